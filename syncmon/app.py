@@ -1,0 +1,177 @@
+"""Builds the ASGI application from settings: store, writer, feed, receivers, APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from syncmon.clock import Clock, SystemClock
+from syncmon.events import Event
+from syncmon.ingest import native
+from syncmon.ingest.cors import IngestCORS
+from syncmon.ingest.gateway import IngestGateway
+from syncmon.ingest.keys import KeyRing
+from syncmon.ingest.ratelimit import IngestRateLimiter
+from syncmon.metrics.rollups import apply_count_rollups
+from syncmon.pipeline.clientip import ClientIPResolver
+from syncmon.pipeline.feed import Feed
+from syncmon.pipeline.writer import Writer
+from syncmon.settings import Settings
+from syncmon.store import eventlog, projects
+from syncmon.store.projects import Project
+from syncmon.store.retention import delete_expired_events, delete_expired_rollups
+from syncmon.telemetry import Telemetry
+from syncmon.web import api, health
+
+log = logging.getLogger(__name__)
+INGEST_PREFIXES = ("/api/monitoring/",)
+DAY_MS = 86_400_000
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """Everything a request handler or background task may need, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    telemetry: Telemetry
+    writer: Writer
+    feed: Feed
+    keyring: KeyRing
+    gateway: IngestGateway
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run a read-only store function `fn(conn)` off the event loop."""
+
+        def call() -> T:
+            with self.engine.connect() as conn:
+                return fn(conn)
+
+        return await run_in_threadpool(call)
+
+
+def build_services(settings: Settings, engine: Engine, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    telemetry = Telemetry()
+
+    async def read_range(first: int, last: int) -> list[Event]:
+        return await services.read(lambda conn: eventlog.events_in_seq_range(conn, first, last))
+
+    async def lookup_key(key: str) -> tuple[Project, bool] | None:
+        return await services.read(lambda conn: projects.project_for_key(conn, key))
+
+    feed = Feed(read_range, max_batches=settings.feed_queue_batches, telemetry=telemetry)
+    writer = Writer(
+        engine,
+        hooks=[apply_count_rollups],
+        on_commit=feed.publish,
+        max_batch=settings.commit_max_batch,
+        telemetry=telemetry,
+    )
+    keyring = KeyRing(lookup_key, clock)
+    gateway = IngestGateway(
+        settings=settings,
+        keyring=keyring,
+        limiter=IngestRateLimiter(settings.rate_limit_per_key, settings.rate_limit_per_ip),
+        resolver=ClientIPResolver(settings.trusted_proxies),
+        writer=writer,
+        clock=clock,
+        telemetry=telemetry,
+    )
+    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway)
+    return services
+
+
+async def _retention_loop(services: Services) -> None:
+    settings = services.settings
+    while True:
+        try:
+            await run_retention(services)
+        except Exception:
+            log.exception("retention pass failed; will try again")
+        await asyncio.sleep(settings.retention_interval_seconds)
+
+
+async def run_retention(services: Services) -> dict[str, int]:
+    """One full retention pass in small steps; returns rows deleted per table."""
+    settings = services.settings
+    now = services.clock.now_ms()
+    event_cutoff = now - settings.retention_days * DAY_MS
+    rollup_cutoff = (now - settings.rollup_retention_days * DAY_MS) // 60_000
+    deleted = {"events": 0, "rollup_counts": 0}
+    while True:
+        count = await services.writer.run(
+            lambda conn: delete_expired_events(conn, event_cutoff, settings.retention_batch_size)
+        )
+        deleted["events"] += count
+        if count < settings.retention_batch_size:
+            break
+        await asyncio.sleep(0)
+    while True:
+        count = await services.writer.run(lambda conn: delete_expired_rollups(conn, rollup_cutoff, 60))
+        deleted["rollup_counts"] += count
+        if count == 0:
+            break
+    for table, count in deleted.items():
+        services.telemetry.retention_deleted.labels(table).inc(count)
+    return deleted
+
+
+def create_app(
+    settings: Settings, engine: Engine, *, clock: Clock | None = None, background: bool = True
+) -> Starlette:
+    services = build_services(settings, engine, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.feed.bind(asyncio.get_running_loop())
+        services.writer.start()
+        if background:
+            services.tasks.append(asyncio.create_task(_retention_loop(services)))
+        try:
+            yield
+        finally:
+            for task in services.tasks:
+                task.cancel()
+            services.feed.close()
+            await run_in_threadpool(services.writer.stop)
+
+    async def origins_for(key: str | None) -> set[str]:
+        if key:
+            found = await services.keyring.resolve(key)
+            return set(found[0].allowed_origins) if found else set()
+        every = await services.read(projects.list_projects)
+        return {origin for project in every for origin in project.allowed_origins}
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        headers = getattr(exc, "headers", None) or {}
+        return JSONResponse({"error": "Method not allowed"}, status_code=405, headers=headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
+        return JSONResponse({"error": detail}, status_code=status)
+
+    app = Starlette(
+        routes=[*native.routes(services.gateway), *api.routes(services), *health.routes(services)],
+        middleware=[Middleware(IngestCORS, origins_for=origins_for, prefixes=INGEST_PREFIXES)],
+        exception_handlers={405: method_not_allowed, HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,42 @@
+"""First start: migrate the store, create the `syncscript` project and the first admin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from syncmon.clock import Clock
+from syncmon.settings import Settings
+from syncmon.store import accounts, migrate, projects
+from syncmon.store.engine import create_store_engine
+
+DEFAULT_PROJECT = "syncscript"
+
+
+def open_store(settings: Settings) -> Engine:
+    return create_store_engine(
+        settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
+
+
+def prepare_store(settings: Settings, clock: Clock, say: Callable[[str], None]) -> Engine:
+    """Bring the store to the current schema and seed an empty one; safe to run every start."""
+    engine = open_store(settings)
+    before, after = migrate.upgrade(engine)
+    if before != after:
+        say(f"store migrated from {before or 'empty'} to {after}")
+    with engine.begin() as conn:
+        if not projects.list_projects(conn):
+            project = projects.create_project(conn, DEFAULT_PROJECT, clock.now_ms())
+            say(f"created project {project.slug!r} (public key {project.public_key})")
+        if accounts.count_users(conn) == 0:
+            password = settings.admin_password or accounts.generate_password()
+            accounts.create_user(conn, settings.admin_email, password, "admin", clock.now_ms())
+            accounts.record_audit(conn, clock.now_ms(), "system", "user.create", settings.admin_email)
+            if settings.admin_password:
+                say(f"created admin {settings.admin_email} with the password from SYNCMON_ADMIN_PASSWORD")
+            else:
+                say(f"created admin {settings.admin_email} with password: {password}")
+                say("this password is shown only once; change it after logging in")
+    return engine

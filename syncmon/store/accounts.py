@@ -1,0 +1,139 @@
+"""Users (argon2id password hashes) and API tokens (stored as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Connection
+
+from syncmon.store.schema import api_tokens, audit_log, users
+
+ROLES = ("admin", "viewer")
+TOKEN_PREFIX = "smt_"
+_hasher = PasswordHasher()
+
+
+class AccountError(ValueError):
+    """An account or token operation cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_ms: int
+    revoked_ms: int | None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def create_user(conn: Connection, email: str, password: str, role: str, now_ms: int) -> int:
+    _check_role(role)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AccountError(f"{email!r} is not an email address")
+    if len(password) < 8:
+        raise AccountError("password must have at least 8 characters")
+    if conn.execute(sa.select(users.c.id).where(users.c.email == email)).first():
+        raise AccountError(f"a user {email!r} already exists")
+    result = conn.execute(
+        users.insert().values(
+            email=email,
+            password_hash=hash_password(password),
+            role=role,
+            disabled=False,
+            created_ms=now_ms,
+        )
+    )
+    return int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+
+
+def count_users(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: Connection, role: str, name: str, now_ms: int) -> tuple[ApiToken, str]:
+    """Create an API token; the plain token is returned once and never stored."""
+    _check_role(role)
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    result = conn.execute(
+        api_tokens.insert().values(
+            name=name or role,
+            role=role,
+            token_hash=token_digest(plain),
+            prefix=plain[: len(TOKEN_PREFIX) + 6],
+            created_ms=now_ms,
+        )
+    )
+    token_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+    return ApiToken(token_id, name or role, role, plain[: len(TOKEN_PREFIX) + 6], now_ms, None), plain
+
+
+def list_tokens(conn: Connection) -> list[ApiToken]:
+    rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.id))
+    return [ApiToken(r.id, r.name, r.role, r.prefix, r.created_ms, r.revoked_ms) for r in rows]
+
+
+def revoke_token(conn: Connection, token_id: int, now_ms: int) -> None:
+    result = conn.execute(
+        api_tokens.update()
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_ms.is_(None))
+        .values(revoked_ms=now_ms)
+    )
+    if result.rowcount == 0:
+        raise AccountError(f"no active token with id {token_id}")
+
+
+def role_for_token(conn: Connection, plain: str) -> str | None:
+    """The role of a valid, unrevoked token, else None."""
+    row = conn.execute(
+        sa.select(api_tokens.c.role).where(
+            api_tokens.c.token_hash == token_digest(plain), api_tokens.c.revoked_ms.is_(None)
+        )
+    ).first()
+    return str(row.role) if row else None
+
+
+def record_audit(
+    conn: Connection,
+    now_ms: int,
+    actor: str,
+    action: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            ts_ms=now_ms, actor=actor, action=action, target=target, details=details or {}
+        )
+    )

@@ -1,0 +1,160 @@
+"""The event log: appending committed events and reading them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from syncmon.events import Event
+from syncmon.store.schema import events as events_table
+from syncmon.store.schema import rollup_counts
+
+_INSERT = events_table.insert().returning(events_table.c.seq, sort_by_parameter_order=True)
+
+
+def _row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "project_id": event.project_id,
+        "kind": event.kind,
+        "name": event.name,
+        "ts_ms": event.timestamp_ms,
+        "received_ms": event.received_ms,
+        "level": event.level,
+        "message": event.message,
+        "url": event.url,
+        "client_ip": event.client_ip,
+        "user_id": event.user_id,
+        "session_id": event.session_id,
+        "release": event.release,
+        "environment": event.environment,
+        "browser": event.browser,
+        "os": event.os,
+        "device": event.device,
+        "is_bot": event.is_bot,
+        "value": event.value,
+        "trusted": event.trusted,
+        "data": event.data,
+    }
+
+
+def insert_events(conn: Connection, events: Sequence[Event]) -> None:
+    """Append events and give each its log sequence number."""
+    result = conn.execute(_INSERT, [_row(event) for event in events])
+    for event, seq in zip(events, result.scalars(), strict=True):
+        event.seq = int(seq)
+
+
+def event_from_row(row: Any) -> Event:
+    return Event(
+        seq=row.seq,
+        id=row.id,
+        project_id=row.project_id,
+        kind=row.kind,
+        name=row.name,
+        timestamp_ms=row.ts_ms,
+        received_ms=row.received_ms,
+        level=row.level,
+        message=row.message,
+        url=row.url,
+        client_ip=row.client_ip,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        release=row.release,
+        environment=row.environment,
+        browser=row.browser,
+        os=row.os,
+        device=row.device,
+        is_bot=bool(row.is_bot),
+        value=row.value,
+        trusted=bool(row.trusted),
+        data=row.data,
+    )
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of the events listing; `before_seq` is the pagination cursor."""
+
+    project_id: int | None = None
+    kind: str | None = None
+    name: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+def list_events(conn: Connection, query: EventQuery) -> list[Event]:
+    """Newest first by log sequence; stable under concurrent inserts."""
+    t = events_table
+    conditions: list[Any] = []
+    if query.project_id is not None:
+        conditions.append(t.c.project_id == query.project_id)
+    if query.kind is not None:
+        conditions.append(t.c.kind == query.kind)
+    if query.name is not None:
+        conditions.append(t.c.name == query.name)
+    if query.since_ms is not None:
+        conditions.append(t.c.ts_ms >= query.since_ms)
+    if query.until_ms is not None:
+        conditions.append(t.c.ts_ms < query.until_ms)
+    if query.before_seq is not None:
+        conditions.append(t.c.seq < query.before_seq)
+    statement = sa.select(t).where(*conditions).order_by(t.c.seq.desc()).limit(query.limit)
+    return [event_from_row(row) for row in conn.execute(statement)]
+
+
+def get_event(conn: Connection, event_id: str) -> Event | None:
+    row = conn.execute(sa.select(events_table).where(events_table.c.id == event_id)).first()
+    return event_from_row(row) if row else None
+
+
+def events_in_seq_range(conn: Connection, first_seq: int, last_seq: int) -> list[Event]:
+    """Events with first_seq <= seq <= last_seq, in log order (for subscribers catching up)."""
+    t = events_table
+    statement = sa.select(t).where(t.c.seq >= first_seq, t.c.seq <= last_seq).order_by(t.c.seq)
+    return [event_from_row(row) for row in conn.execute(statement)]
+
+
+def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        rows = conn.execute(sa.select(events_table.c.id).where(events_table.c.id.in_(chunk)))
+        found.update(row.id for row in rows)
+    return found
+
+
+def count_series(
+    conn: Connection,
+    project_id: int,
+    since_minute: int,
+    until_minute: int,
+    step_minutes: int,
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """Event counts per (bucket, kind, name) from the per-minute rollups."""
+    r = rollup_counts
+    bucket = (r.c.minute - (r.c.minute % step_minutes)).label("bucket")
+    conditions = [
+        r.c.project_id == project_id,
+        r.c.minute >= since_minute,
+        r.c.minute < until_minute,
+    ]
+    if kind is not None:
+        conditions.append(r.c.kind == kind)
+    statement = (
+        sa.select(bucket, r.c.kind, r.c.name, sa.func.sum(r.c.count).label("total"))
+        .where(*conditions)
+        .group_by(bucket, r.c.kind, r.c.name)
+        .order_by(bucket, r.c.kind, r.c.name)
+    )
+    return [
+        {"minute": int(row.bucket), "kind": row.kind, "name": row.name, "count": int(row.total)}
+        for row in conn.execute(statement)
+    ]

@@ -1,0 +1,104 @@
+"""Table definitions shared by SQLite and PostgreSQL (SQLAlchemy Core).
+
+Times are epoch milliseconds in BIGINT columns so both engines compare and index them
+the same way; payloads are JSON (JSONB on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("public_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("allowed_origins", Json, nullable=False),
+    sa.Column("scrub_fields", Json, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(320), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(320), nullable=False),
+    sa.Column("details", Json, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("client_ip", sa.String(45), nullable=True),
+    sa.Column("user_id", sa.String(200), nullable=True),
+    sa.Column("session_id", sa.String(200), nullable=True),
+    sa.Column("release", sa.String(200), nullable=True),
+    sa.Column("environment", sa.String(64), nullable=True),
+    sa.Column("browser", sa.String(64), nullable=True),
+    sa.Column("os", sa.String(64), nullable=True),
+    sa.Column("device", sa.String(32), nullable=True),
+    sa.Column("is_bot", sa.Boolean, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("trusted", sa.Boolean, nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Index("ux_events_id", "id", unique=True),
+    sa.Index("ix_events_project_kind_ts", "project_id", "kind", "ts_ms"),
+    sa.Index("ix_events_received", "received_ms"),
+)
+
+rollup_counts = sa.Table(
+    "rollup_counts",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_rollup_counts_minute", "minute"),
+)
