@@ -96,6 +96,8 @@ def serve(obj: Context, /, **flags: Any) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,  # the app resolves client IPs itself, from trusted proxies only
+        server_header=False,
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,

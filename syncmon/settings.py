@@ -151,6 +151,8 @@ def _cast(kind: Any, raw: Any) -> Any:
     if kind is int:
         if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
             raise ValueError("expected a whole number")
+        if isinstance(raw, float):
+            return int(raw)
         return int(str(raw).strip().replace("_", ""))
     if kind is float:
         if isinstance(raw, bool):

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from syncmon.bootstrap import prepare_store
+from syncmon.bootstrap import open_store, prepare_store
 from syncmon.clock import ManualClock, SystemClock
 from syncmon.settings import Settings, load_settings
 from syncmon.store import accounts, projects
@@ -86,10 +86,16 @@ class Store:
         return Settings(**values)
 
 
-def _reset_pg(engine: Engine) -> None:
-    names = ", ".join(table.name for table in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+def _reset_pg(settings: Settings) -> None:
+    """Empty the session's PostgreSQL database (the schema stays) before a test."""
+    engine = open_store(settings)
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table("events"):
+                names = ", ".join(table.name for table in metadata.sorted_tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -108,10 +114,9 @@ def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
     if backend == "postgresql":
         overrides["database_url"] = request.getfixturevalue("pg_database")
     settings = load_settings(overrides, environ={}, config_file=None)
-    engine = prepare_store(settings, SystemClock(), lambda _: None)
     if backend == "postgresql":
-        _reset_pg(engine)
-        engine = prepare_store(settings, SystemClock(), lambda _: None)
+        _reset_pg(settings)
+    engine = prepare_store(settings, SystemClock(), lambda _: None)
     with engine.connect() as conn:
         project = projects.list_projects(conn)[0]
     yield Store(backend, settings, engine, project)

@@ -23,10 +23,16 @@ class IngestRateLimiter:
 
         Secret-key callers are the project's own servers, so only the key limit applies.
         """
-        if not self._limiter.hit(self._per_key, "key", str(project_id)):
-            self._refuse(self._per_key, ("key", str(project_id)), "project key")
-        if not secret and client_ip and not self._limiter.hit(self._per_ip, "ip", client_ip):
-            self._refuse(self._per_ip, ("ip", client_ip), "client IP")
+        key_id = ("key", str(project_id))
+        ip_id = ("ip", client_ip) if client_ip and not secret else None
+        # Test both before counting, so a request refused by one limit does not use up the other.
+        if not self._limiter.test(self._per_key, *key_id):
+            self._refuse(self._per_key, key_id, "project key")
+        if ip_id is not None and not self._limiter.test(self._per_ip, *ip_id):
+            self._refuse(self._per_ip, ip_id, "client IP")
+        self._limiter.hit(self._per_key, *key_id)
+        if ip_id is not None:
+            self._limiter.hit(self._per_ip, *ip_id)
 
     def _refuse(self, item: object, identifiers: tuple[str, str], what: str) -> None:
         stats = self._limiter.get_window_stats(item, *identifiers)  # type: ignore[arg-type]

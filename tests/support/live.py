@@ -40,6 +40,7 @@ class LiveServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
+            proxy_headers=False,
             access_log=False,
             lifespan="on",
         )
@@ -88,9 +89,13 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncmon.cli", "serve"], env=self.env, stdout=out, stderr=out
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "syncmon.cli", "serve"], env=self.env, stdout=out, stderr=out
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # the child has its own copy; ours would leak (ResourceWarning)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -99,7 +104,9 @@ class ServerProcess:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
+        self.kill()
         raise RuntimeError("server did not become healthy")
 
     def kill(self) -> None:
