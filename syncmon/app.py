@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from syncmon.clock import Clock, SystemClock
+from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event
 from syncmon.ingest import native
 from syncmon.ingest.cors import IngestCORS
@@ -27,13 +28,15 @@ from syncmon.ingest.ratelimit import IngestRateLimiter
 from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
+from syncmon.pipeline.useragent import parse_user_agent
 from syncmon.pipeline.writer import Writer
 from syncmon.settings import Settings
 from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import api, health
+from syncmon.web import api, health, issues_api
+from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 INGEST_PREFIXES = ("/api/monitoring/",)
@@ -78,6 +81,7 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
     feed = Feed(read_range, max_batches=settings.feed_queue_batches, telemetry=telemetry)
     writer = Writer(
         engine,
+        before=[assign_issues],
         hooks=[apply_count_rollups],
         on_commit=feed.publish,
         max_batch=settings.commit_max_batch,
@@ -140,6 +144,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.feed.bind(asyncio.get_running_loop())
+        # ua-parser loads its rules on first use (~0.1 s); do it before the first request.
+        await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
@@ -168,7 +174,12 @@ def create_app(
         return JSONResponse({"error": detail}, status_code=status)
 
     app = Starlette(
-        routes=[*native.routes(services.gateway), *api.routes(services), *health.routes(services)],
+        routes=[
+            *native.routes(services.gateway),
+            *api.routes(services),
+            *issues_api.routes(services),
+            *health.routes(services),
+        ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, prefixes=INGEST_PREFIXES)],
         exception_handlers={405: method_not_allowed, HTTPException: http_error},
         lifespan=lifespan,

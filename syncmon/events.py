@@ -21,6 +21,10 @@ class Kind(StrEnum):
     PAGE_VIEW = "page_view"
     CUSTOM = "custom"
     PERFORMANCE = "performance_metric"
+    TRANSACTION = "transaction"
+    SESSION = "session"
+    CHECK_IN = "check_in"
+    FEEDBACK = "feedback"
 
 
 class Level(StrEnum):
@@ -89,6 +93,8 @@ class Event:
     value: float | None = None
     trusted: bool = False
     data: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    issue_id: int | None = None
     seq: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,5 +123,7 @@ class Event:
             },
             "value": self.value,
             "trusted": self.trusted,
+            "fingerprint": self.fingerprint,
+            "issue_id": self.issue_id,
             "data": self.data,
         }

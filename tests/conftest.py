@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 
 from syncmon.bootstrap import open_store, prepare_store
@@ -96,6 +97,16 @@ def _reset_pg(settings: Settings) -> None:
                 conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     finally:
         engine.dispose()
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2id parameters: every store seeds an admin, and the production cost
+    (~0.13 s a hash) would dominate the run. test_accounts checks production parameters."""
+    monkeypatch.setattr(accounts, "_hasher", CHEAP_HASHER)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import brotli
 import zstandard
 
-from syncmon.errors import ClientError
+from syncmon.http_errors import ClientError
 
 # Content-Encoding values that mean "not compressed". Some Sentry SDKs send "utf-8".
 _NO_CODING = frozenset({"", "identity", "utf-8"})

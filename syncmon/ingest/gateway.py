@@ -16,11 +16,11 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from syncmon.clock import Clock
-from syncmon.errors import ClientError
 from syncmon.events import Event
+from syncmon.http_errors import ClientError
 from syncmon.ingest.body import read_body
 from syncmon.ingest.keys import IngestAuth, KeyRing, authenticate, check_origin
 from syncmon.ingest.ratelimit import IngestRateLimiter
@@ -30,6 +30,7 @@ from syncmon.pipeline.scrub import Scrubber
 from syncmon.pipeline.writer import StoreUnavailable, Writer
 from syncmon.settings import Settings
 from syncmon.telemetry import Telemetry
+from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from syncmon.clock import Clock
-from syncmon.errors import ClientError
+from syncmon.http_errors import ClientError
 from syncmon.store.projects import Project
 
 KEY_HEADER = "x-syncmon-key"

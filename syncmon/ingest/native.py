@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from syncmon.errors import ClientError
 from syncmon.events import Event, Kind, Level, normalize_level
+from syncmon.http_errors import ClientError
 from syncmon.ingest.gateway import IngestGateway
 from syncmon.ingest.native_payloads import (
     CustomPayload,
@@ -27,6 +27,7 @@ from syncmon.ingest.native_payloads import (
     SecurityPayload,
 )
 from syncmon.pipeline.normalize import IngestContext, build_event
+from syncmon.web.responses import JSONResponse
 
 # The seed's va('track', {name: ...}) names that stand for a kind of their own.
 NAME_TO_KIND = {

@@ -9,7 +9,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from syncmon.errors import ClientError
+from syncmon.http_errors import ClientError
 
 
 class IngestRateLimiter:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from syncmon.errors import ClientError
 from syncmon.events import Event, Level
+from syncmon.http_errors import ClientError
 from syncmon.pipeline.scrub import Scrubber, ScrubError
 from syncmon.pipeline.useragent import parse_user_agent
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from syncmon.events import Event
-from syncmon.store.eventlog import insert_events
+from syncmon.store.eventlog import insert_events, new_events
 from syncmon.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,11 @@ T = TypeVar("T")
 
 
 class BatchHook(Protocol):
-    """Runs inside the commit transaction with every event of the batch."""
+    """Runs inside the commit transaction with the batch's new events (duplicates dropped).
+
+    `before` hooks run ahead of the insert and may fill in event fields (an issue id);
+    `after` hooks see the events with their sequence numbers (rollups).
+    """
 
     def __call__(self, conn: Connection, events: Sequence[Event]) -> None: ...
 
@@ -63,12 +67,14 @@ class Writer:
         engine: Engine,
         *,
         hooks: Sequence[BatchHook] = (),
+        before: Sequence[BatchHook] = (),
         on_commit: Callable[[list[Event]], None] | None = None,
         max_batch: int = 2000,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._engine = engine
         self._hooks = list(hooks)
+        self._before = list(before)
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._telemetry = telemetry or Telemetry()
@@ -150,7 +156,7 @@ class Writer:
         events = [event for pending in batch for event in pending.events]
         started = time.perf_counter()
         try:
-            self._write(events)
+            events = self._write(events)
         except Exception:
             log.exception("group commit of %d events failed; retrying request by request", len(events))
             if len(batch) > 1:
@@ -165,17 +171,22 @@ class Writer:
         for event in events:
             self._telemetry.events_accepted.labels(event.kind).inc()
         _resolve(batch, None)
-        if self._on_commit is not None:
+        if self._on_commit is not None and events:
             try:
                 self._on_commit(events)
             except Exception:
                 log.exception("publishing a committed batch failed")
 
-    def _write(self, events: list[Event]) -> None:
+    def _write(self, events: list[Event]) -> list[Event]:
+        """Write the batch in one transaction; returns the events that were new."""
         with self._engine.begin() as conn:
+            events = new_events(conn, events)
+            for hook in self._before:
+                hook(conn, events)
             insert_events(conn, events)
             for hook in self._hooks:
                 hook(conn, events)
+        return events
 
 
 def _resolve(batch: list[_Pending], error: BaseException | None) -> None:

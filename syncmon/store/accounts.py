@@ -116,12 +116,18 @@ def revoke_token(conn: Connection, token_id: int, now_ms: int) -> None:
 
 def role_for_token(conn: Connection, plain: str) -> str | None:
     """The role of a valid, unrevoked token, else None."""
+    found = token_identity(conn, plain)
+    return found[1] if found else None
+
+
+def token_identity(conn: Connection, plain: str) -> tuple[int, str] | None:
+    """(id, role) of a valid, unrevoked token, else None."""
     row = conn.execute(
-        sa.select(api_tokens.c.role).where(
+        sa.select(api_tokens.c.id, api_tokens.c.role).where(
             api_tokens.c.token_hash == token_digest(plain), api_tokens.c.revoked_ms.is_(None)
         )
     ).first()
-    return str(row.role) if row else None
+    return (int(row.id), str(row.role)) if row else None
 
 
 def record_audit(

@@ -39,11 +39,27 @@ def _row(event: Event) -> dict[str, Any]:
         "value": event.value,
         "trusted": event.trusted,
         "data": event.data,
+        "fingerprint": event.fingerprint,
+        "issue_id": event.issue_id,
     }
+
+
+def new_events(conn: Connection, events: Sequence[Event]) -> list[Event]:
+    """The events whose id is not stored yet, each id once: SDKs resend events they think
+    were lost, and a resent event must be acknowledged without being stored twice."""
+    stored = existing_ids(conn, [event.id for event in events])
+    fresh: list[Event] = []
+    for event in events:
+        if event.id not in stored:
+            stored.add(event.id)
+            fresh.append(event)
+    return fresh
 
 
 def insert_events(conn: Connection, events: Sequence[Event]) -> None:
     """Append events and give each its log sequence number."""
+    if not events:
+        return
     result = conn.execute(_INSERT, [_row(event) for event in events])
     for event, seq in zip(events, result.scalars(), strict=True):
         event.seq = int(seq)
@@ -73,6 +89,8 @@ def event_from_row(row: Any) -> Event:
         value=row.value,
         trusted=bool(row.trusted),
         data=row.data,
+        fingerprint=row.fingerprint,
+        issue_id=row.issue_id,
     )
 
 

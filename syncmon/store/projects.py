@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from syncmon.store.schema import projects
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_PROJECT_ID = 2**31 - 1  # projects.id is a 32-bit INTEGER
 
 
 class ProjectError(ValueError):
@@ -111,7 +112,9 @@ def get_project(conn: Connection, project_id: int) -> Project | None:
 def find_project(conn: Connection, ref: str) -> Project | None:
     """Look a project up by slug, or by numeric id."""
     row = conn.execute(sa.select(projects).where(projects.c.slug == ref)).first()
-    if row is None and ref.isdigit():
+    # ASCII digits within the INTEGER id column: '²'.isdigit() is true, and a larger number
+    # overflows the bound parameter (a 500) instead of finding nothing.
+    if row is None and ref.isascii() and ref.isdigit() and int(ref) <= MAX_PROJECT_ID:
         row = conn.execute(sa.select(projects).where(projects.c.id == int(ref))).first()
     return _from_row(row) if row else None
 

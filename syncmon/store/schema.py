@@ -87,7 +87,10 @@ events = sa.Table(
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("trusted", sa.Boolean, nullable=False),
     sa.Column("data", Json, nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=True),
+    sa.Column("issue_id", sa.BigInteger, nullable=True),
     sa.Index("ux_events_id", "id", unique=True),
+    sa.Index("ix_events_issue", "issue_id", "seq"),
     sa.Index("ix_events_project_kind_ts", "project_id", "kind", "ts_ms"),
     sa.Index("ix_events_received", "received_ms"),
 )
@@ -101,4 +104,51 @@ rollup_counts = sa.Table(
     sa.Column("minute", sa.BigInteger, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Index("ix_rollup_counts_minute", "minute"),
+)
+
+issues = sa.Table(
+    "issues",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("grouping_method", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("culprit", sa.String(300), nullable=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("platform", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("is_regression", sa.Boolean, nullable=False),
+    sa.Column("first_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("user_count", sa.BigInteger, nullable=False),
+    sa.Column("first_release", sa.String(200), nullable=True),
+    sa.Column("last_release", sa.String(200), nullable=True),
+    sa.Column("releases", Json, nullable=False),
+    sa.Column("environments", Json, nullable=False),
+    sa.Column("last_event_id", sa.String(36), nullable=False),
+    sa.Column("resolved_ms", sa.BigInteger, nullable=True),
+    sa.Column("resolved_in_release", sa.String(200), nullable=True),
+    sa.Column("ignore_until_ms", sa.BigInteger, nullable=True),
+    sa.Column("ignore_until_count", sa.BigInteger, nullable=True),
+    sa.Column("status_changed_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("project_id", "fingerprint", name="ux_issues_project_fingerprint"),
+    sa.Index("ix_issues_project_last_seen", "project_id", "last_seen_ms"),
+)
+
+issue_users = sa.Table(
+    "issue_users",
+    metadata,
+    sa.Column("issue_id", sa.BigInteger, primary_key=True),
+    sa.Column("user_key", sa.String(200), primary_key=True),
+)
+
+issue_tags = sa.Table(
+    "issue_tags",
+    metadata,
+    sa.Column("issue_id", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
 )

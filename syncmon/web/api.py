@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from syncmon.errors import ClientError
 from syncmon.events import Kind
+from syncmon.http_errors import ClientError
 from syncmon.store import accounts, eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.web.params import parse_cursor, parse_limit, parse_step_minutes, parse_time
+from syncmon.web.responses import JSONResponse
 
 if TYPE_CHECKING:
     from syncmon.app import Services
@@ -24,8 +26,20 @@ def error_response(exc: ClientError) -> Response:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
-async def require_token(services: Services, request: Request) -> str:
-    """The caller's role from `Authorization: Bearer <token>`, or a 401."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling the API: a token's role and how the audit log names it."""
+
+    role: str
+    actor: str
+
+    def require_admin(self) -> None:
+        if self.role != "admin":
+            raise ClientError(403, "this needs an admin token; yours is a viewer token", reason="forbidden")
+
+
+async def require_token(services: Services, request: Request) -> Caller:
+    """The caller from `Authorization: Bearer <token>`, or a 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -34,10 +48,10 @@ async def require_token(services: Services, request: Request) -> str:
             "missing API token: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    role = await services.read(lambda conn: accounts.role_for_token(conn, token.strip()))
-    if role is None:
+    found = await services.read(lambda conn: accounts.token_identity(conn, token.strip()))
+    if found is None:
         raise ClientError(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
-    return role
+    return Caller(role=found[1], actor=f"token:{found[0]}")
 
 
 async def project_param(services: Services, request: Request, required: bool) -> Project | None:
@@ -135,13 +149,13 @@ def routes(services: Services) -> list[Route]:
 
     async def list_projects(request: Request) -> Response:
         try:
-            role = await require_token(services, request)
+            caller = await require_token(services, request)
         except ClientError as exc:
             return error_response(exc)
         found = await services.read(projects.list_projects)
         public_url = services.settings.effective_public_url
         shown = [project.describe(public_url) for project in found]
-        if role != "admin":
+        if caller.role != "admin":
             for item in shown:
                 item.pop("secret_key")
         return JSONResponse({"projects": shown})

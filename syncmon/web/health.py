@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
+
+from syncmon.web.responses import JSONResponse
 
 if TYPE_CHECKING:
     from syncmon.app import Services

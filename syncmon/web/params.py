@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 
-from syncmon.errors import ClientError
+from syncmon.http_errors import ClientError
 from syncmon.pipeline.normalize import parse_timestamp
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
+# At most 9 digits: a longer number overflows the BIGINT times it is compared with (a 500).
+_DURATION = re.compile(r"^(\d{1,9})([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_MAX_CURSOR = 2**63 - 1  # the largest BIGINT sequence number
+
+
+def _is_number(raw: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits."""
+    return raw.isascii() and raw.isdigit()
 
 
 def parse_duration_ms(raw: str, name: str) -> int:
@@ -38,7 +45,7 @@ def parse_time(raw: str | None, name: str, now_ms: int) -> int | None:
 def parse_limit(raw: str | None, default: int = 100, maximum: int = 1000) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not _is_number(raw) or not 1 <= int(raw) <= maximum:
         raise ClientError(400, f"limit: must be a whole number from 1 to {maximum}", field="limit")
     return int(raw)
 
@@ -46,7 +53,7 @@ def parse_limit(raw: str | None, default: int = 100, maximum: int = 1000) -> int
 def parse_cursor(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not _is_number(raw) or int(raw) > _MAX_CURSOR:
         raise ClientError(400, "cursor: not a cursor this API returned", field="cursor")
     return int(raw)
 

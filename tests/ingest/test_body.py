@@ -13,7 +13,7 @@ import brotli
 import pytest
 import zstandard
 
-from syncmon.errors import ClientError
+from syncmon.http_errors import ClientError
 from syncmon.ingest.body import decompress, read_body, sniff_decompress
 
 MB = 1 << 20

@@ -1,0 +1,1 @@
+"""Error tracking: grouping errors into issues and the issue lifecycle."""

@@ -1,0 +1,172 @@
+"""Reading issues back (list, detail, tag breakdown, events) and changing their status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from syncmon.errors.lifecycle import IssueStatus, Status, StatusChange, apply_change
+from syncmon.events import Event
+from syncmon.store.accounts import record_audit
+from syncmon.store.eventlog import event_from_row
+from syncmon.store.schema import events, issue_tags, issues
+
+SORTS = {
+    "last_seen": issues.c.last_seen_ms,
+    "first_seen": issues.c.first_seen_ms,
+    "count": issues.c.event_count,
+    "users": issues.c.user_count,
+}
+
+
+@dataclass(frozen=True)
+class IssueQuery:
+    project_id: int
+    status: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    text: str | None = None
+    sort: str = "last_seen"
+    limit: int = 50
+    offset: int = 0
+
+
+def issue_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "title": row.title,
+        "culprit": row.culprit,
+        "level": row.level,
+        "platform": row.platform,
+        "status": row.status,
+        "is_regression": row.is_regression,
+        "first_seen": row.first_seen_ms / 1000.0,
+        "last_seen": row.last_seen_ms / 1000.0,
+        "count": row.event_count,
+        "user_count": row.user_count,
+        "first_release": row.first_release,
+        "last_release": row.last_release,
+        "releases": list(row.releases),
+        "environments": list(row.environments),
+        "grouping": {"method": row.grouping_method, "fingerprint": row.fingerprint},
+        "resolved_in_release": row.resolved_in_release,
+        "ignore_until": row.ignore_until_ms / 1000.0 if row.ignore_until_ms is not None else None,
+        "ignore_until_count": row.ignore_until_count,
+    }
+
+
+def _tagged(key: str, value: str) -> Any:
+    return issues.c.id.in_(
+        sa.select(issue_tags.c.issue_id).where(issue_tags.c.key == key, issue_tags.c.value == value)
+    )
+
+
+def list_issues(conn: Connection, query: IssueQuery) -> list[dict[str, Any]]:
+    conditions: list[Any] = [issues.c.project_id == query.project_id]
+    if query.status:
+        conditions.append(issues.c.status == query.status)
+    if query.environment:
+        conditions.append(_tagged("environment", query.environment))
+    if query.release:
+        conditions.append(_tagged("release", query.release))
+    if query.text:
+        needle = query.text.lower()
+        conditions.append(
+            sa.or_(
+                sa.func.lower(issues.c.title).contains(needle, autoescape=True),
+                sa.func.lower(issues.c.culprit).contains(needle, autoescape=True),
+            )
+        )
+    order = SORTS[query.sort]
+    statement = (
+        sa.select(issues)
+        .where(*conditions)
+        .order_by(order.desc(), issues.c.id.desc())
+        .limit(query.limit)
+        .offset(query.offset)
+    )
+    return [issue_dict(row) for row in conn.execute(statement)]
+
+
+def get_issue(conn: Connection, issue_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(issues).where(issues.c.id == issue_id)).first()
+    return issue_dict(row) if row else None
+
+
+def tag_breakdown(conn: Connection, issue_id: int, top: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """For each tag key of an issue, its most frequent values with counts."""
+    rows = conn.execute(
+        sa.select(issue_tags.c.key, issue_tags.c.value, issue_tags.c.count)
+        .where(issue_tags.c.issue_id == issue_id)
+        .order_by(issue_tags.c.key, issue_tags.c.count.desc(), issue_tags.c.value)
+    )
+    breakdown: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        values = breakdown.setdefault(row.key, [])
+        if len(values) < top:
+            values.append({"value": row.value, "count": int(row._mapping["count"])})
+    return breakdown
+
+
+def issue_events(conn: Connection, issue_id: int, before_seq: int | None, limit: int) -> list[Event]:
+    conditions: list[Any] = [events.c.issue_id == issue_id]
+    if before_seq is not None:
+        conditions.append(events.c.seq < before_seq)
+    statement = sa.select(events).where(*conditions).order_by(events.c.seq.desc()).limit(limit)
+    return [event_from_row(row) for row in conn.execute(statement)]
+
+
+class IssueNotFound(LookupError):
+    pass
+
+
+def change_status(
+    conn: Connection, issue_id: int, change: StatusChange, actor: str, now_ms: int
+) -> dict[str, Any]:
+    """Apply a user's status change and write it to the audit log; ValueError if not allowed."""
+    row = conn.execute(sa.select(issues).where(issues.c.id == issue_id)).first()
+    if row is None:
+        raise IssueNotFound(issue_id)
+    state = IssueStatus(
+        status=Status(row.status),
+        is_regression=row.is_regression,
+        event_count=row.event_count,
+        resolved_in_release=row.resolved_in_release,
+        ignore_until_ms=row.ignore_until_ms,
+        ignore_until_count=row.ignore_until_count,
+    )
+    updated = apply_change(state, change, row.last_release)
+    conn.execute(
+        issues.update()
+        .where(issues.c.id == issue_id)
+        .values(
+            status=updated.status.value,
+            is_regression=updated.is_regression,
+            resolved_in_release=updated.resolved_in_release,
+            ignore_until_ms=updated.ignore_until_ms,
+            ignore_until_count=updated.ignore_until_count,
+            resolved_ms=now_ms if updated.status is not Status.UNRESOLVED else None,
+            status_changed_ms=now_ms,
+        )
+    )
+    record_audit(
+        conn,
+        now_ms,
+        actor,
+        "issue.status",
+        f"issue:{issue_id}",
+        {
+            "from": row.status,
+            "to": updated.status.value,
+            "resolved_in_release": updated.resolved_in_release,
+            "ignore_until_ms": updated.ignore_until_ms,
+            "ignore_until_count": updated.ignore_until_count,
+        },
+    )
+    found = get_issue(conn, issue_id)
+    assert found is not None
+    return found

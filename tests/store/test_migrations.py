@@ -1,0 +1,135 @@
+"""Migrations on empty stores of both engines: head reached, idempotent, schema == metadata."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from syncmon.store import migrate
+from syncmon.store.engine import create_store_engine
+from syncmon.store.schema import metadata
+from tests.conftest import fresh_pg_database
+
+
+@pytest.fixture
+def empty_engine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on a brand-new, empty database of the backend under test."""
+    if backend == "sqlite":
+        path = tmp_path / "nested" / "empty.db"
+        engine = create_store_engine(f"sqlite:///{path}")
+        yield engine
+        engine.dispose()
+        return
+    request.getfixturevalue("pg_database")  # skips (or fails in CI) when PostgreSQL is not reachable
+    url, drop = fresh_pg_database()
+    engine = create_store_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop()
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        return list(compare_metadata(context, metadata))
+
+
+def test_one_linear_history() -> None:
+    """One head, reached from the base through every revision file: no branches to merge."""
+    scripts = ScriptDirectory(str(migrate.MIGRATIONS_DIR))
+    heads = scripts.get_heads()
+    assert heads == [migrate.head_revision()]
+    chain = list(scripts.walk_revisions("base", "heads"))
+    assert {script.revision for script in chain} == {script.revision for script in scripts.walk_revisions()}
+    assert chain[-1].down_revision is None
+    for newer, older in itertools.pairwise(chain):
+        assert newer.down_revision == older.revision
+    files = list((migrate.MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+    assert len(files) == len(chain)
+
+
+def test_upgrade_on_empty_store(empty_engine: Engine) -> None:
+    assert table_names(empty_engine) == set()
+    assert migrate.current_revision(empty_engine) is None
+
+    before, after = migrate.upgrade(empty_engine)
+
+    assert before is None
+    assert after == migrate.head_revision()
+    assert migrate.current_revision(empty_engine) == migrate.head_revision()
+    assert table_names(empty_engine) == {*metadata.tables, "alembic_version"}
+
+
+def test_second_upgrade_is_a_no_op(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            metadata.tables["projects"]
+            .insert()
+            .values(
+                slug="keep",
+                name="keep",
+                public_key="p",
+                secret_key="s",
+                allowed_origins=["*"],
+                scrub_fields=[],
+                created_ms=1,
+            )
+        )
+
+    before, after = migrate.upgrade(empty_engine)
+
+    assert before == after == migrate.head_revision()
+    with empty_engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        slugs = conn.execute(sa.select(metadata.tables["projects"].c.slug)).scalars().all()
+    assert versions == [migrate.head_revision()]
+    assert slugs == ["keep"]
+
+
+def test_migrated_schema_matches_metadata(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine)
+    assert schema_differences(empty_engine) == []
+
+
+def test_migrated_indexes_and_constraints(empty_engine: Engine) -> None:
+    """What compare_metadata may not weigh: every unique constraint and index is there."""
+    migrate.upgrade(empty_engine)
+    inspector = sa.inspect(empty_engine)
+    for table in metadata.sorted_tables:
+        indexes = {
+            ix["name"]: (tuple(ix["column_names"]), bool(ix["unique"]))
+            for ix in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            assert indexes.get(index.name) == (tuple(c.name for c in index.columns), bool(index.unique)), (
+                table.name,
+                index.name,
+            )
+        unique_sets: set[tuple[str | None, ...]] = {
+            tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)
+        }
+        unique_sets |= {cols for cols, unique in indexes.values() if unique}
+        for column in table.columns:
+            if column.unique:
+                assert (column.name,) in unique_sets, (table.name, column.name)
+        primary = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        assert primary == [c.name for c in table.primary_key.columns], table.name
+        for column in table.columns:
+            reflected = {c["name"]: c for c in inspector.get_columns(table.name)}[column.name]
+            assert bool(reflected["nullable"]) == bool(column.nullable), (table.name, column.name)

@@ -1,0 +1,163 @@
+"""Retention: old raw events and old rollups go, in small steps, and newer ones stay."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+import syncmon.app
+from syncmon.app import Services, run_retention
+from syncmon.clock import ManualClock
+from syncmon.store import retention
+from syncmon.store.schema import events, rollup_counts
+from tests.conftest import Store
+from tests.support.live import LiveServer
+
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the manual clock's start
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+class Steps:
+    """Records how many rows each retention step deleted."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[int] = []
+        self.rollups: list[int] = []
+
+        def events_step(conn: Connection, cutoff_ms: int, limit: int) -> int:
+            count = retention.delete_expired_events(conn, cutoff_ms, limit)
+            self.events.append(count)
+            return count
+
+        def rollups_step(conn: Connection, cutoff_minute: int, max_minutes: int) -> int:
+            count = retention.delete_expired_rollups(conn, cutoff_minute, max_minutes)
+            self.rollups.append(count)
+            return count
+
+        monkeypatch.setattr(syncmon.app, "delete_expired_events", events_step)
+        monkeypatch.setattr(syncmon.app, "delete_expired_rollups", rollups_step)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def server(store: Store, clock: ManualClock) -> Iterator[LiveServer]:
+    settings = store.settings_with(
+        retention_days=1,
+        rollup_retention_days=3,
+        retention_batch_size=7,
+        retention_interval_seconds=3600.0,
+    )
+    with LiveServer(settings, store.engine, clock=clock) as live:
+        wait_for_first_background_pass(live.services)
+        yield live
+
+
+def wait_for_first_background_pass(services: Services) -> None:
+    """The app runs one retention pass at start; let it finish so it cannot race the test."""
+    done = threading.Event()
+    for _ in range(3000):
+        value = services.telemetry.registry.get_sample_value(
+            "syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}
+        )
+        if value is not None:
+            return
+        done.wait(0.01)
+    raise AssertionError("the startup retention pass did not finish")
+
+
+def post(client: httpx.Client, store: Store, items: list[dict[str, Any]]) -> None:
+    response = client.post(f"/api/monitoring/events?key={store.project.public_key}", json=items)
+    assert response.status_code == 200, response.text
+
+
+def event_names(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return [row.name for row in conn.execute(sa.select(events.c.name).order_by(events.c.seq))]
+
+
+def rollup_minutes(store: Store) -> list[int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(rollup_counts.c.minute).order_by(rollup_counts.c.minute))
+        return [int(row.minute) - T0 // MINUTE_MS for row in rows]
+
+
+def test_retention_deletes_old_events_and_rollups_in_small_steps(
+    server: LiveServer, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_rollup_offsets = [
+        -5 * DAY_MS,
+        -5 * DAY_MS + 30 * MINUTE_MS,
+        -5 * DAY_MS + 90 * MINUTE_MS,
+        -4 * DAY_MS,
+    ]
+    kept_rollup_offset = -DAY_MS + 60 * MINUTE_MS  # newer than the rollup cutoff (T0 + 2d - 3d)
+    with server.client() as client:
+        # Received at T0: 20 plain events plus 5 placed in old minutes for the rollups.
+        post(client, store, [{"kind": "custom", "name": "old", "n": i} for i in range(20)])
+        post(
+            client,
+            store,
+            [
+                {"kind": "custom", "name": "old-minute", "timestamp": iso(T0 + offset)}
+                for offset in [*old_rollup_offsets, kept_rollup_offset]
+            ],
+        )
+        clock.advance(2 * DAY_MS / 1000)  # now T0 + 2 days: events received at T0 are expired
+        post(client, store, [{"kind": "custom", "name": "new", "n": i} for i in range(5)])
+
+    assert len(event_names(store)) == 30
+    t0_minute, t1_minute = 0, 2 * DAY_MS // MINUTE_MS
+    old_minutes = [offset // MINUTE_MS for offset in old_rollup_offsets]
+    kept_minute = kept_rollup_offset // MINUTE_MS
+    assert rollup_minutes(store) == [*old_minutes, kept_minute, t0_minute, t1_minute]
+
+    steps = Steps(monkeypatch)
+    deleted = asyncio.run(run_retention(server.services))
+
+    assert deleted == {"events": 25, "rollup_counts": 4}
+    assert steps.events == [7, 7, 7, 4]  # batch size 7, each step its own short transaction
+    assert steps.rollups == [2, 1, 1, 0]  # at most 60 minutes of rollups per step
+    assert event_names(store) == ["new"] * 5
+    assert rollup_minutes(store) == [kept_minute, t0_minute, t1_minute]
+    registry = server.services.telemetry.registry
+    assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "events"}) == 25
+    assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}) == 4
+
+    again = asyncio.run(run_retention(server.services))
+    assert again == {"events": 0, "rollup_counts": 0}
+    assert steps.events[4:] == [0]
+    assert len(event_names(store)) == 5
+
+
+def test_exact_multiple_of_batch_size_ends_with_an_empty_step(
+    server: LiveServer, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with server.client() as client:
+        post(client, store, [{"kind": "custom", "name": "old", "n": i} for i in range(14)])
+    clock.advance(DAY_MS / 1000 - 1)  # not yet a day old: nothing goes
+    steps = Steps(monkeypatch)
+    assert asyncio.run(run_retention(server.services)) == {"events": 0, "rollup_counts": 0}
+    assert len(event_names(store)) == 14
+
+    clock.advance(2)  # now older than retention_days
+    assert asyncio.run(run_retention(server.services)) == {"events": 14, "rollup_counts": 0}
+    assert steps.events == [0, 7, 7, 0]
+    assert event_names(store) == []
+    assert rollup_minutes(store) == [0]  # the rollup of T0 is newer than rollup_retention_days
