@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event
-from syncmon.ingest import native
+from syncmon.ingest import native, sentry
 from syncmon.ingest.cors import IngestCORS
 from syncmon.ingest.gateway import IngestGateway
 from syncmon.ingest.keys import KeyRing
@@ -39,7 +40,7 @@ from syncmon.web import api, health, issues_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
-INGEST_PREFIXES = ("/api/monitoring/",)
+INGEST_PATHS = re.compile(r"^/api/(monitoring/|\d+/(envelope|store)/)")
 DAY_MS = 86_400_000
 T = TypeVar("T")
 
@@ -176,11 +177,12 @@ def create_app(
     app = Starlette(
         routes=[
             *native.routes(services.gateway),
+            *sentry.routes(services.gateway),
             *api.routes(services),
             *issues_api.routes(services),
             *health.routes(services),
         ],
-        middleware=[Middleware(IngestCORS, origins_for=origins_for, prefixes=INGEST_PREFIXES)],
+        middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],
         exception_handlers={405: method_not_allowed, HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -41,6 +41,18 @@ class Telemetry:
             ["subscriber"],
             registry=self.registry,
         )
+        self.sentry_items = Counter(
+            "syncmon_sentry_items",
+            "Sentry envelope items by type and what became of them (stored, counted, skipped, invalid).",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.sdk_discarded = Counter(
+            "syncmon_sdk_discarded_events",
+            "Events SDKs report (client reports) they dropped before sending, by reason and category.",
+            ["reason", "category"],
+            registry=self.registry,
+        )
         self.retention_deleted = Counter(
             "syncmon_retention_deleted_rows",
             "Rows removed by retention.",

@@ -58,6 +58,11 @@ def event_tags(event: Event) -> list[tuple[str, str]]:
 
 
 def user_key(event: Event) -> str | None:
+    """Who was affected: the receiver's verdict when it gave one (Sentry events count only
+    their `user` interface), else the user id, else the client's IP."""
+    if "_user_key" in event.data:
+        given = event.data["_user_key"]
+        return str(given)[:200] if given else None
     if event.user_id:
         return event.user_id[:200]
     return f"ip:{event.client_ip}" if event.client_ip else None

@@ -8,6 +8,7 @@ the URL names no key, for an origin some project allows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
@@ -20,13 +21,13 @@ EXPOSE_HEADERS = "retry-after, x-sentry-rate-limits"
 
 
 class IngestCORS:
-    def __init__(self, app: ASGIApp, origins_for: OriginsFor, prefixes: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, origins_for: OriginsFor, paths: re.Pattern[str]) -> None:
         self.app = app
         self.origins_for = origins_for
-        self.prefixes = prefixes
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+        if scope["type"] != "http" or not self.paths.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -50,7 +51,8 @@ class IngestCORS:
 
     def _preflight(self, scope: Scope, origin: str | None) -> ASGIApp:
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            key = QueryParams(scope.get("query_string", b"")).get("key")
+            query = QueryParams(scope.get("query_string", b""))
+            key = query.get("key") or query.get("sentry_key")
             allowed = await self.origins_for(key)
             if not origin or not ("*" in allowed or origin.rstrip("/") in allowed):
                 response = PlainTextResponse("origin not allowed", status_code=403)

@@ -65,9 +65,11 @@ class IngestGateway:
             scrubber = self._scrubbers[key] = Scrubber(extra_fields)
         return scrubber
 
-    async def admit(self, request: Request, key: str | None = None) -> tuple[IngestAuth, IngestContext]:
+    async def admit(
+        self, request: Request, key: str | None = None, *, key_in_header: bool = True
+    ) -> tuple[IngestAuth, IngestContext]:
         """Authenticate, check origin and rate limits; the context for building events."""
-        auth = await authenticate(request, self.keyring, key)
+        auth = await authenticate(request, self.keyring, key, key_in_header=key_in_header)
         check_origin(request, auth.project)
         client_ip = self.client_ip(request)
         self.limiter.check(auth.project.id, client_ip, secret=auth.secret)

@@ -54,12 +54,15 @@ class KeyRing:
         return [entry[1][0] for entry in self._cache.values() if entry[1] is not None]
 
 
-async def authenticate(request: Request, keyring: KeyRing, key: str | None = None) -> IngestAuth:
-    """Find the project of an ingest request from `X-Syncmon-Key` or `?key=`.
+async def authenticate(
+    request: Request, keyring: KeyRing, key: str | None = None, *, key_in_header: bool = True
+) -> IngestAuth:
+    """Find the project of an ingest request from `X-Syncmon-Key` or `?key=`, or from a key
+    the receiver found itself (`key_in_header` says whether it came from a header).
 
-    The secret key is only accepted in the header: a URL ends up in logs and histories.
+    The secret key is only accepted in a header: a URL ends up in logs and histories.
     """
-    via_query = False
+    via_query = not key_in_header
     if key is None:
         key = request.headers.get(KEY_HEADER)
         if not key:
@@ -81,7 +84,7 @@ async def authenticate(request: Request, keyring: KeyRing, key: str | None = Non
     if secret and via_query:
         raise ClientError(
             401,
-            "the secret key is accepted only in the X-Syncmon-Key header, never in a URL; "
+            "the secret key is accepted only in a request header, never in a URL or body; "
             "rotate it if it was exposed",
             reason="secret_in_url",
         )

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from syncmon.errors.identity import browser_error_input, exception_as_sentry, identify
+from syncmon.errors.jsstack import parse_js_error_header
 from syncmon.events import Event, Kind, Level, normalize_level
 from syncmon.http_errors import ClientError
 from syncmon.ingest.gateway import IngestGateway
@@ -76,22 +78,41 @@ def _data(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def error_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
+    """An ErrorMonitoring payload, grouped into its issue from its stack string."""
     p: ErrorPayload = _validate(ErrorPayload, raw, prefix)
     try:
         level = normalize_level(p.level, ERROR_LEVELS.get(p.type, Level.ERROR))
     except ValueError as exc:
         raise ClientError(400, f"{prefix}level: {exc}", field=f"{prefix}level") from None
-    return build_event(
+    grouping_input = browser_error_input(
+        p.type,
+        p.message,
+        p.stack,
+        p.filename,
+        p.lineno,
+        p.colno,
+        tuple(p.fingerprint) if p.fingerprint else None,
+    )
+    identity = identify(grouping_input)
+    payload = _data(raw)
+    if grouping_input.exceptions[0].frames and "exception" not in payload:
+        payload["exception"] = exception_as_sentry(grouping_input)
+    event = build_event(
         ctx,
         kind=Kind.ERROR,
         name=p.type,
-        payload=_data(raw),
+        payload=payload,
         level=level,
-        message=p.message or p.type,
+        # "TypeError: …" when the stack names the error class; else the message alone, since
+        # the seed's `type` (javascript_error, …) says where it was caught, not what it is.
+        message=identity.title if parse_js_error_header(p.stack or "")[0] else (p.message or p.type),
         url=p.url or p.filename,
         field_prefix=prefix,
         **_common(p),
     )
+    event.fingerprint = identity.fingerprint
+    identity.annotate(event.data)
+    return event
 
 
 def security_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:

@@ -52,6 +52,7 @@ class ErrorPayload(_Payload):
     violated_directive: ShortText = None
     blocked_uri: ShortText = None
     level: str | None = None
+    fingerprint: list[Annotated[str, _clip(200)]] | None = Field(default=None, max_length=20)
 
 
 class SecurityPayload(_Payload):

@@ -81,7 +81,9 @@ def test_seed_error_payload_is_stored(live: LiveServer, store: Store) -> None:
     assert body["success"] is True
     event = stored(store, body["id"])
     assert (event.kind, event.name, event.level) == ("error", "javascript_error", "error")
-    assert event.message == SEED_ERROR["message"]
+    assert event.message == "TypeError: " + SEED_ERROR["message"]
+    assert event.fingerprint is not None and event.issue_id is not None
+    assert event.data["exception"]["values"][0]["stacktrace"]["frames"][-1]["function"] == "load"
     assert event.url == SEED_ERROR["filename"]
     assert event.data["lineno"] == 12 and event.data["stack"] == SEED_ERROR["stack"]
     assert event.timestamp_ms == 1795842000000
@@ -267,7 +269,8 @@ def test_pii_is_scrubbed_before_storage(live: LiveServer, store: Store) -> None:
     }
     response = post(live, "/api/monitoring/error", payload, key=store.project.public_key)
     event = stored(store, response.json()["id"])
-    assert event.message == "payment failed for card [Filtered]"
+    assert event.message == "TypeError: payment failed for card [Filtered]"
+    assert "4111" not in str(event.data)
     assert event.data["password"] == "[Filtered]"
     assert event.data["context"] == {
         "Authorization": "[Filtered]",
