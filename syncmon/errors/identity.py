@@ -8,6 +8,7 @@ one format.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ from syncmon.errors.frames import ExceptionInfo, Frame
 from syncmon.errors.grouping import GroupingInput, culprit_for, group, title_for
 from syncmon.errors.jsstack import parse_js_error_header, parse_js_stack
 from syncmon.pipeline.scrub import scrub_string
+
+# An error class name, as `String(error)` starts: "TypeError", "DOMException", "ChunkLoadError".
+_ERROR_NAME = re.compile(r"[\w$.]*(?:Error|Exception)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,20 @@ def frame_as_sentry(frame: Frame) -> dict[str, Any]:
     return {key: value for key, value in shown.items() if value is not None}
 
 
+def _message_header(message: str | None) -> tuple[str | None, str | None]:
+    """(type, value) of a message that starts like `String(error)`: "TypeError: …", or
+    "Uncaught TypeError: …" as window.onerror's ErrorEvent.message has it; else (None, None).
+
+    Firefox and Safari stacks carry no "TypeError: …" header, so for them the message is
+    the only place the exception type is written."""
+    if not message:
+        return None, None
+    error_type, value = parse_js_error_header(message)
+    if error_type is None or not _ERROR_NAME.fullmatch(error_type):
+        return None, None
+    return error_type, value
+
+
 def browser_error_input(
     error_type: str,
     message: str | None,
@@ -66,8 +84,10 @@ def browser_error_input(
     """Grouping input for the seed's ErrorMonitoring payload.
 
     The exception type comes from the stack's first line ("TypeError: …") when there is
-    one, else the payload's `type` (javascript_error, unhandled_promise_rejection, …);
-    frames come from the stack, else from filename/lineno/colno.
+    one, else from the message ("Uncaught TypeError: …", all a Firefox or Safari report
+    says of the type), else the payload's `type` (javascript_error, unhandled_promise_rejection,
+    …); the value is the message without that prefix. Frames come from the stack, else from
+    filename/lineno/colno.
     """
     frames: tuple[Frame, ...] = ()
     header_type, header_value = (None, None)
@@ -86,9 +106,12 @@ def browser_error_input(
                 in_app=None,
             ),
         )
+    message_type, message_value = _message_header(message)
+    exception_type = header_type or message_type or error_type
+    value = message_value if message_type is not None and message_type == exception_type else message
     exception = ExceptionInfo(
-        type=header_type or error_type,
-        value=message or header_value,
+        type=exception_type,
+        value=value or header_value,
         module=None,
         frames=frames,
     )

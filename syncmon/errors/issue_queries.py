@@ -29,6 +29,7 @@ class IssueQuery:
     environment: str | None = None
     release: str | None = None
     text: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
     sort: str = "last_seen"
     limit: int = 50
     offset: int = 0
@@ -73,6 +74,8 @@ def list_issues(conn: Connection, query: IssueQuery) -> list[dict[str, Any]]:
         conditions.append(_tagged("environment", query.environment))
     if query.release:
         conditions.append(_tagged("release", query.release))
+    for key, value in query.tags:
+        conditions.append(_tagged(key, value))
     if query.text:
         needle = query.text.lower()
         conditions.append(

@@ -105,6 +105,15 @@ class EventQuery:
     until_ms: int | None = None
     before_seq: int | None = None
     limit: int = 100
+    release: str | None = None
+    environment: str | None = None
+    user_id: str | None = None
+    level: str | None = None
+    issue_id: int | None = None
+
+
+# Equality filters: query field → column.
+_EQUALS = ("kind", "name", "release", "environment", "user_id", "level", "issue_id")
 
 
 def list_events(conn: Connection, query: EventQuery) -> list[Event]:
@@ -113,10 +122,10 @@ def list_events(conn: Connection, query: EventQuery) -> list[Event]:
     conditions: list[Any] = []
     if query.project_id is not None:
         conditions.append(t.c.project_id == query.project_id)
-    if query.kind is not None:
-        conditions.append(t.c.kind == query.kind)
-    if query.name is not None:
-        conditions.append(t.c.name == query.name)
+    for field in _EQUALS:
+        value = getattr(query, field)
+        if value is not None:
+            conditions.append(t.c[field] == value)
     if query.since_ms is not None:
         conditions.append(t.c.ts_ms >= query.since_ms)
     if query.until_ms is not None:

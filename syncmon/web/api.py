@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncmon.events import Kind
+from syncmon.events import Kind, Level
 from syncmon.http_errors import ClientError
 from syncmon.store import accounts, eventlog, projects
 from syncmon.store.projects import Project
@@ -73,6 +73,13 @@ def kind_param(request: Request) -> str | None:
     return kind
 
 
+def level_param(request: Request) -> str | None:
+    level = request.query_params.get("level") or None
+    if level is not None and level not in {lv.value for lv in Level}:
+        raise ClientError(400, f"level: must be one of {', '.join(lv.value for lv in Level)}", field="level")
+    return level
+
+
 def routes(services: Services) -> list[Route]:
     async def list_events(request: Request) -> Response:
         try:
@@ -88,6 +95,10 @@ def routes(services: Services) -> list[Route]:
                 until_ms=parse_time(request.query_params.get("until"), "until", now),
                 before_seq=parse_cursor(request.query_params.get("cursor")),
                 limit=limit,
+                release=request.query_params.get("release") or None,
+                environment=request.query_params.get("environment") or None,
+                user_id=request.query_params.get("user") or None,
+                level=level_param(request),
             )
         except ClientError as exc:
             return error_response(exc)

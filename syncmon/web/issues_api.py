@@ -1,7 +1,7 @@
 """The issues API: list and inspect grouped errors, and change their status (admins).
 
 `GET /api/v1/issues?project=` lists issues (sort by last seen, first seen, count or
-users; filter by status, environment, release, free text); `GET /api/v1/issues/<id>`
+users; filter by status, environment, release, `tag=key:value`, free text); `GET /api/v1/issues/<id>`
 is the detail with the latest event, its stack trace and a tag breakdown;
 `GET /api/v1/issues/<id>/events` pages through its events; `PUT /api/v1/issues/<id>`
 changes the status and is written to the audit log.
@@ -35,6 +35,13 @@ def _issue_id(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ClientError(404, f"issue {raw[:32]!r} not found")
     return int(raw)
+
+
+def _tag(raw: str) -> tuple[str, str]:
+    key, sep, value = raw.partition(":")
+    if not sep or not key or not value:
+        raise ClientError(400, "tag: expected key:value, e.g. tag=browser:Firefox", field="tag")
+    return key[:64], value[:200]
 
 
 def _status_change(body: Any) -> StatusChange:
@@ -71,6 +78,7 @@ def routes(services: Services) -> list[Route]:
                     400, f"status: must be one of {', '.join(s.value for s in Status)}", field="status"
                 )
             limit = parse_limit(params.get("limit"), default=50, maximum=500)
+            tags = tuple(_tag(raw) for raw in params.getlist("tag")[:10])
             offset = parse_cursor(params.get("cursor")) or 0
         except ClientError as exc:
             return error_response(exc)
@@ -80,6 +88,7 @@ def routes(services: Services) -> list[Route]:
             environment=params.get("environment") or None,
             release=params.get("release") or None,
             text=(params.get("query") or "")[:200] or None,
+            tags=tags,
             sort=sort,
             limit=limit,
             offset=offset,

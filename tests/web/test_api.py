@@ -400,6 +400,7 @@ BAD_PARAMETERS: list[tuple[str, dict[str, str], str]] = [
     ("/api/v1/stats/counts", {"project": "{p}", "since": "soon"}, "since"),
     ("/api/v1/stats/counts", {"project": "{p}", "since": "1h", "until": "2h"}, "until"),
     ("/api/v1/stats/counts", {"project": "{p}", "kind": "Custom"}, "kind"),
+    ("/api/v1/events", {"level": "loud"}, "level"),
 ]
 
 
@@ -419,3 +420,25 @@ def test_read_api_refuses_other_methods(live: LiveServer, viewer_token: str) -> 
     with live.client() as client:
         response = client.post("/api/v1/events", headers=bearer(viewer_token), json={})
     assert response.status_code == 405
+
+
+def test_release_environment_user_and_level_filters(
+    live: LiveServer, store: Store, viewer_token: str
+) -> None:
+    items = [
+        {"kind": "custom", "name": "a", "release": "web@1", "environment": "prod", "user_id": "u1"},
+        {"kind": "custom", "name": "b", "release": "web@2", "environment": "prod", "user_id": "u2"},
+        {"kind": "custom", "name": "c", "release": "web@2", "environment": "staging", "user_id": "u1"},
+    ]
+    with live.client() as client:
+        post_batch(client, store.project, items)
+        post_one(client, store.project, "security", {"event_type": "authentication", "severity": "critical"})
+
+        def names(**params: Any) -> list[str]:
+            return sorted(e["name"] for e in get_events(client, viewer_token, **params)["events"])
+
+        assert names(release="web@2") == ["b", "c"]
+        assert names(environment="prod") == ["a", "b"]
+        assert names(user="u1") == ["a", "c"]
+        assert names(release="web@2", environment="staging", user="u1") == ["c"]
+        assert names(level="critical") == ["authentication"]
