@@ -25,6 +25,7 @@ class Kind(StrEnum):
     SESSION = "session"
     CHECK_IN = "check_in"
     FEEDBACK = "feedback"
+    REQUEST = "request"
 
 
 class Level(StrEnum):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from syncmon.ingest.native_payloads import (
     ErrorPayload,
     PageViewPayload,
     PerformancePayload,
+    RequestPayload,
     SecurityPayload,
 )
 from syncmon.pipeline.normalize import IngestContext, build_event
@@ -175,6 +177,30 @@ def performance_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
     )
 
 
+def request_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
+    p: RequestPayload = _validate(RequestPayload, raw, prefix)
+    route = p.route or _path_of(p.url) or "/"
+    level = Level.ERROR if p.status >= 500 else Level.WARNING if p.status >= 400 else Level.INFO
+    return build_event(
+        ctx,
+        kind=Kind.REQUEST,
+        name=f"{p.method} {route}"[:200],
+        payload=_data(raw),
+        level=level,
+        url=p.url,
+        value=p.duration_ms,
+        field_prefix=prefix,
+        **_common(p),
+    )
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    return path or None
+
+
 ItemBuilder = Callable[[Any, IngestContext, str], Event]
 BUILDERS: dict[Kind, ItemBuilder] = {
     Kind.ERROR: error_event,
@@ -182,6 +208,7 @@ BUILDERS: dict[Kind, ItemBuilder] = {
     Kind.PAGE_VIEW: page_view_event,
     Kind.CUSTOM: custom_event,
     Kind.PERFORMANCE: performance_event,
+    Kind.REQUEST: request_event,
 }
 
 
@@ -190,11 +217,10 @@ def item_kind(item: dict[str, Any], prefix: str) -> Kind:
     declared = item.get("kind")
     if declared is not None:
         kind = KIND_ALIASES.get(str(declared).strip().lower())
-        if kind is None:
+        if kind is None or kind not in BUILDERS:
+            accepted = ", ".join(k.value for k in BUILDERS)
             raise ClientError(
-                400,
-                f"{prefix}kind: {str(declared)[:40]!r} is not one of {', '.join(k.value for k in Kind)}",
-                field=f"{prefix}kind",
+                400, f"{prefix}kind: {str(declared)[:40]!r} is not one of {accepted}", field=f"{prefix}kind"
             )
         return kind
     name = item.get("name")

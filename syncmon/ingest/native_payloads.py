@@ -81,6 +81,18 @@ class CustomPayload(_Payload):
     name: Name
 
 
+class RequestPayload(_Payload):
+    """One HTTP request a server handled (the Python SDK's middleware): API timings and
+    the 401/403/404s that security detection reads."""
+
+    method: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=16)
+    ]
+    route: Annotated[str | None, _clip(512)] = None
+    status: int = Field(ge=100, le=599)
+    duration_ms: float = Field(ge=0)
+
+
 class PerformancePayload(_Payload):
     """VercelAnalytics.trackPerformance / PerformanceMonitoring: one named measurement."""
 

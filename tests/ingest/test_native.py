@@ -461,3 +461,42 @@ def test_future_timestamps_are_clamped_to_receive_time(live: LiveServer, store: 
     event = stored(store, response.json()["id"])
     assert event.timestamp_ms == event.received_ms
     assert event.data["_timestamp_adjusted"] is True
+
+
+def test_request_items_record_api_timings(live: LiveServer, store: Store) -> None:
+    items = [
+        {
+            "kind": "request",
+            "method": "get",
+            "route": "/users/{id}",
+            "status": 404,
+            "duration_ms": 12.5,
+            "url": "https://api.syncscript.test/users/7",
+        },
+        {
+            "kind": "request",
+            "method": "POST",
+            "url": "https://api.syncscript.test/login?next=/",
+            "status": 500,
+            "duration_ms": 80,
+        },
+    ]
+    response = post(live, "/api/monitoring/events", items, key=store.project.public_key)
+    assert response.status_code == 200, response.text
+    first, second = (stored(store, i) for i in response.json()["ids"])
+    assert (first.kind, first.name, first.value, first.level) == (
+        "request",
+        "GET /users/{id}",
+        12.5,
+        "warning",
+    )
+    assert (second.name, second.level) == ("POST /login", "error")
+
+
+@pytest.mark.parametrize("kind", ["transaction", "session", "check_in", "feedback"])
+def test_kinds_only_sentry_produces_are_refused_in_batches(live: LiveServer, store: Store, kind: str) -> None:
+    response = post(
+        live, "/api/monitoring/events", [{"kind": kind, "name": "x"}], key=store.project.public_key
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "events[0].kind"
