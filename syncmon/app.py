@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
-from syncmon.events import Event
+from syncmon.events import Event, Kind
 from syncmon.ingest import native, sentry
 from syncmon.ingest.cors import IngestCORS
 from syncmon.ingest.gateway import IngestGateway
@@ -31,12 +31,14 @@ from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.useragent import parse_user_agent
 from syncmon.pipeline.writer import Writer
+from syncmon.security.engine import SecurityEngine
+from syncmon.security.registry import default_detectors
 from syncmon.settings import Settings
 from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import api, health, issues_api
+from syncmon.web import api, health, issues_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class Services:
     feed: Feed
     keyring: KeyRing
     gateway: IngestGateway
+    security: SecurityEngine
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -98,7 +101,18 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         clock=clock,
         telemetry=telemetry,
     )
-    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway)
+    async def read_recent(since_ms: int) -> list[Event]:
+        kinds = (Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value)
+        return await services.read(lambda conn: eventlog.events_received_since(conn, since_ms, kinds))
+
+    security = SecurityEngine(
+        default_detectors,
+        writer,
+        clock,
+        read_recent=read_recent,
+        replay_ms=settings.security_replay_seconds * 1000,
+    )
+    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
     return services
 
 
@@ -148,6 +162,7 @@ def create_app(
         # ua-parser loads its rules on first use (~0.1 s); do it before the first request.
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
+        services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -155,6 +170,7 @@ def create_app(
         finally:
             for task in services.tasks:
                 task.cancel()
+            await asyncio.gather(*services.tasks, return_exceptions=True)
             services.feed.close()
             await run_in_threadpool(services.writer.stop)
 
@@ -180,6 +196,7 @@ def create_app(
             *sentry.routes(services.gateway),
             *api.routes(services),
             *issues_api.routes(services),
+            *security_api.routes(services),
             *health.routes(services),
         ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],

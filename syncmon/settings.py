@@ -94,6 +94,12 @@ class Settings:
     feed_queue_batches: int = _row(
         256, "Committed batches buffered per live subscriber before it falls back to the store."
     )
+    threat_window_seconds: int = _row(
+        3600, "Detections whose last event is this recent count towards the threat level."
+    )
+    security_replay_seconds: int = _row(
+        3600, "On start, events this recent are replayed through the detectors to rebuild their windows."
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
     @property

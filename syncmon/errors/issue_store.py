@@ -83,6 +83,7 @@ def _load(conn: Connection, project_id: int, fingerprints: list[str]) -> dict[st
             ignore_until_count=row.ignore_until_count,
         )
         values = {
+            "first_seen_ms": row.first_seen_ms,
             "last_seen_ms": row.last_seen_ms,
             "level": row.level,
             "releases": list(row.releases),
@@ -122,6 +123,7 @@ def _create(conn: Connection, event: Event) -> _Issue:
     )
     issue_id = int(result.scalar_one())
     values = {
+        "first_seen_ms": event.timestamp_ms,
         "last_seen_ms": event.timestamp_ms,
         "level": event.level,
         "releases": [],
@@ -194,6 +196,8 @@ def _apply(issue: _Issue, event: Event) -> None:
     before = issue.status.status
     issue.status, transition = on_event(issue.status, event.release, event.timestamp_ms)
     values = issue.values
+    # Events arrive out of order (SDK retries, offline caches): first seen is the earliest.
+    values["first_seen_ms"] = min(values["first_seen_ms"], event.timestamp_ms)
     values["last_seen_ms"] = max(values["last_seen_ms"], event.timestamp_ms)
     values["last_event_id"] = event.id
     if LEVEL_RANK.get(event.level, 0) > LEVEL_RANK.get(values["level"], 0):

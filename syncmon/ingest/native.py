@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from syncmon.errors.frames import exceptions_from_sentry
+from syncmon.errors.grouping import GroupingInput
 from syncmon.errors.identity import browser_error_input, exception_as_sentry, identify
 from syncmon.errors.jsstack import parse_js_error_header
 from syncmon.events import Event, Kind, Level, normalize_level
@@ -31,6 +33,7 @@ from syncmon.ingest.native_payloads import (
     SecurityPayload,
 )
 from syncmon.pipeline.normalize import IngestContext, build_event
+from syncmon.security.vocabulary import canonical
 from syncmon.web.responses import JSONResponse
 
 # The seed's va('track', {name: ...}) names that stand for a kind of their own.
@@ -64,6 +67,7 @@ def _validate(model: type[BaseModel], payload: Any, prefix: str) -> Any:
 
 def _common(payload: Any) -> dict[str, Any]:
     return {
+        "event_id": payload.event_id.hex if payload.event_id else None,
         "timestamp": payload.timestamp,
         "user_id": payload.user_id,
         "session_id": payload.session_id,
@@ -76,7 +80,7 @@ def _common(payload: Any) -> dict[str, Any]:
 
 def _data(raw: dict[str, Any]) -> dict[str, Any]:
     """The stored payload: what the client sent, less what the server decides itself."""
-    return {key: value for key, value in raw.items() if key not in ("client_ip", "kind")}
+    return {key: value for key, value in raw.items() if key not in ("client_ip", "kind", "event_id")}
 
 
 def error_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
@@ -86,15 +90,17 @@ def error_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
         level = normalize_level(p.level, ERROR_LEVELS.get(p.type, Level.ERROR))
     except ValueError as exc:
         raise ClientError(400, f"{prefix}level: {exc}", field=f"{prefix}level") from None
-    grouping_input = browser_error_input(
-        p.type,
-        p.message,
-        p.stack,
-        p.filename,
-        p.lineno,
-        p.colno,
-        tuple(p.fingerprint) if p.fingerprint else None,
+    fingerprint = tuple(p.fingerprint) if p.fingerprint else None
+    structured = (
+        exceptions_from_sentry(raw.get("exception")) if isinstance(raw.get("exception"), dict) else ()
     )
+    if structured:
+        # A server SDK sent structured frames (Sentry's shape); group on those.
+        grouping_input = GroupingInput(exceptions=structured, message=p.message, fingerprint=fingerprint)
+    else:
+        grouping_input = browser_error_input(
+            p.type, p.message, p.stack, p.filename, p.lineno, p.colno, fingerprint
+        )
     identity = identify(grouping_input)
     payload = _data(raw)
     if grouping_input.exceptions[0].frames and "exception" not in payload:
@@ -107,7 +113,9 @@ def error_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
         level=level,
         # "TypeError: …" when the stack names the error class; else the message alone, since
         # the seed's `type` (javascript_error, …) says where it was caught, not what it is.
-        message=identity.title if parse_js_error_header(p.stack or "")[0] else (p.message or p.type),
+        message=(
+            identity.title if structured or parse_js_error_header(p.stack or "")[0] else (p.message or p.type)
+        ),
         url=p.url or p.filename,
         field_prefix=prefix,
         **_common(p),
@@ -124,11 +132,14 @@ def security_event(raw: Any, ctx: IngestContext, prefix: str = "") -> Event:
     except ValueError as exc:
         raise ClientError(400, f"{prefix}severity: {exc}", field=f"{prefix}severity") from None
     detail = p.auth_event or p.authz_event or p.data_event or p.api_event
+    category, name = canonical(p.event_type, detail, p.category)
+    payload = _data(raw)
+    payload["category"] = category.value
     return build_event(
         ctx,
         kind=Kind.SECURITY,
-        name=p.event_type,
-        payload=_data(raw),
+        name=name,
+        payload=payload,
         level=level,
         message=f"{p.event_type}: {detail}" if detail else p.event_type,
         url=p.url,

@@ -8,6 +8,7 @@ nonsense (a non-numeric metric value, a line number that is text).
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -30,6 +31,7 @@ Message = Annotated[str | None, _clip(8192)]
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=False, allow_inf_nan=False)
 
+    event_id: UUID | None = None
     timestamp: Timestamp = None
     url: ShortText = None
     user_id: Annotated[str | None, _clip(200)] = None
@@ -64,6 +66,7 @@ class SecurityPayload(_Payload):
     authz_event: ShortText = None
     data_event: ShortText = None
     api_event: ShortText = None
+    category: Annotated[str | None, _clip(64)] = None
     target: ShortText = None
 
 

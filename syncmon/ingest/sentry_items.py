@@ -7,6 +7,7 @@ receiver decides whether that skips the item or refuses the request.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -52,6 +53,14 @@ def message_of(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def _synthetic(raw: Any) -> bool:
+    values = raw.get("values") if isinstance(raw, dict) else raw
+    if not isinstance(values, list):
+        return False
+    mechanisms = (v.get("mechanism") for v in values if isinstance(v, dict))
+    return any(isinstance(m, dict) and m.get("synthetic") is True for m in mechanisms)
+
+
 def _level(payload: dict[str, Any], default: Level, where: str) -> str:
     raw = payload.get("level")
     try:
@@ -60,22 +69,37 @@ def _level(payload: dict[str, Any], default: Level, where: str) -> str:
         raise ClientError(400, f"{where}level: {exc}", field=f"{where}level") from None
 
 
+def _ip_address(value: Any) -> str | None:
+    """An IP address as written by a client, or None when it is none ('{{auto}}', junk, a
+    zone index): only a real address may stand in for the connection's (and fit its column)."""
+    text = _text(value, 64)
+    if text is None:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return None if isinstance(address, ipaddress.IPv6Address) and address.scope_id else text
+
+
 def _user(payload: dict[str, Any]) -> tuple[str | None, str | None]:
     """(user id, IP address) from the `user` interface; '{{auto}}' means the connection's."""
     user = _dict(payload.get("user"))
     user_id = _text(user.get("id")) or _text(user.get("email")) or _text(user.get("username"))
-    ip = _text(user.get("ip_address"), 64)
-    return user_id, None if ip in (None, "{{auto}}") else ip
+    return user_id, _ip_address(user.get("ip_address"))
 
 
 def _user_key(payload: dict[str, Any], event: Event) -> str | None:
     """Sentry counts affected users from the `user` interface only: a server SDK's event
-    without one says nothing about users, and its connection IP is the server's."""
+    without one says nothing about users, and its connection IP is the server's. A browser
+    SDK asks for the connection's IP with `user.ip_address: "{{auto}}"` (JavaScript SDK < 9)
+    or `sdk.settings.infer_ip: "auto"` (9 and later)."""
     user = _dict(payload.get("user"))
     user_id, ip = _user(payload)
     if user_id:
         return user_id
-    if user.get("ip_address") == "{{auto}}" or (ip and event.client_ip == ip):
+    infer_ip = _dict(_dict(payload.get("sdk")).get("settings")).get("infer_ip")
+    if user.get("ip_address") == "{{auto}}" or infer_ip == "auto" or (ip and event.client_ip == ip):
         return f"ip:{event.client_ip}" if event.client_ip else None
     return None
 
@@ -115,6 +139,10 @@ def error_event(payload: Any, ctx: IngestContext, fallback_id: str | None, where
     the_id = event_id(payload.get("event_id"), fallback_id, where)
     exceptions = exceptions_from_sentry(payload.get("exception"))
     message = message_of(payload)
+    if message and _synthetic(payload.get("exception")):
+        # captureMessage with attachStacktrace: the "exception" is made up by the SDK and its
+        # frames are the SDK's own; the message is what identifies the event.
+        exceptions = ()
     raw_fingerprint = payload.get("fingerprint")
     fingerprint = (
         tuple(str(part)[:200] for part in raw_fingerprint[:20])

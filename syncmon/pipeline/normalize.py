@@ -7,6 +7,7 @@ payload is scrubbed before anything is stored.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,7 @@ def build_event(
     environment: str | None = None,
     claimed_ip: str | None = None,
     claimed_user_agent: str | None = None,
+    event_id: str | None = None,
     field_prefix: str = "",
 ) -> Event:
     """Assemble an Event; claims about the end user (IP, UA) count only with the secret key."""
@@ -93,8 +95,10 @@ def build_event(
     timestamp_adjusted = False
     if ts_ms > ctx.received_ms + ctx.future_tolerance_ms:
         ts_ms, timestamp_adjusted = ctx.received_ms, True
-    client_ip = claimed_ip if (ctx.trusted and claimed_ip) else ctx.client_ip
-    ua_string = claimed_user_agent if (ctx.trusted and claimed_user_agent) else ctx.user_agent
+    # With the secret key the caller is a server reporting on its users: the connection is
+    # the server's own, so only what it claims about the user counts (possibly nothing).
+    client_ip = valid_ip(claimed_ip) if ctx.trusted else ctx.client_ip
+    ua_string = claimed_user_agent if ctx.trusted else ctx.user_agent
     agent = parse_user_agent(ua_string)
     try:
         data = ctx.scrubber.scrub(payload)
@@ -106,7 +110,7 @@ def build_event(
         data["_timestamp_adjusted"] = True
     if ua_string and not ctx.trusted:
         data.setdefault("user_agent", ua_string[:512])
-    return Event(
+    event = Event(
         project_id=ctx.project_id,
         kind=kind,
         name=_clip(name, 200) or kind,
@@ -128,6 +132,22 @@ def build_event(
         trusted=ctx.trusted,
         data=data,
     )
+    if event_id:
+        event.id = event_id
+    return event
+
+
+def valid_ip(text: str | None) -> str | None:
+    """A claimed IP address in canonical form, or None when it is not one."""
+    if not text or len(text) > 64:
+        return None
+    try:
+        address = ipaddress.ip_address(text.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def _clip(text: str | None, limit: int) -> str | None:

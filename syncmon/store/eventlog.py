@@ -110,6 +110,10 @@ class EventQuery:
     user_id: str | None = None
     level: str | None = None
     issue_id: int | None = None
+    kinds: tuple[str, ...] = ()
+    name_prefixes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    subject: str | None = None  # a client IP or an account
 
 
 # Equality filters: query field → column.
@@ -126,6 +130,17 @@ def list_events(conn: Connection, query: EventQuery) -> list[Event]:
         value = getattr(query, field)
         if value is not None:
             conditions.append(t.c[field] == value)
+    if query.kinds:
+        conditions.append(t.c.kind.in_(query.kinds))
+    if query.name_prefixes or query.names:
+        conditions.append(
+            sa.or_(
+                *(t.c.name.startswith(prefix, autoescape=True) for prefix in query.name_prefixes),
+                *([t.c.name.in_(query.names)] if query.names else []),
+            )
+        )
+    if query.subject is not None:
+        conditions.append(sa.or_(t.c.client_ip == query.subject, t.c.user_id == query.subject))
     if query.since_ms is not None:
         conditions.append(t.c.ts_ms >= query.since_ms)
     if query.until_ms is not None:
@@ -133,6 +148,20 @@ def list_events(conn: Connection, query: EventQuery) -> list[Event]:
     if query.before_seq is not None:
         conditions.append(t.c.seq < query.before_seq)
     statement = sa.select(t).where(*conditions).order_by(t.c.seq.desc()).limit(query.limit)
+    return [event_from_row(row) for row in conn.execute(statement)]
+
+
+def events_received_since(
+    conn: Connection, since_ms: int, kinds: Sequence[str], limit: int = 200_000
+) -> list[Event]:
+    """Recent events of some kinds in log order (for rebuilding in-memory windows)."""
+    t = events_table
+    statement = (
+        sa.select(t)
+        .where(t.c.received_ms >= since_ms, t.c.kind.in_(list(kinds)))
+        .order_by(t.c.seq)
+        .limit(limit)
+    )
     return [event_from_row(row) for row in conn.execute(statement)]
 
 

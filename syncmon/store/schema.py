@@ -152,3 +152,27 @@ issue_tags = sa.Table(
     sa.Column("value", sa.String(200), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
 )
+
+detections = sa.Table(
+    "detections",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("subject_type", sa.String(16), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_ms", sa.BigInteger, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("evidence", Json, nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint(
+        "project_id", "rule", "subject_type", "subject", "last_ms", name="ux_detections_occurrence"
+    ),
+    sa.Index("ix_detections_project_last", "project_id", "last_ms"),
+    sa.Index("ix_detections_subject", "project_id", "subject_type", "subject", "last_ms"),
+)

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from syncmon.errors import issue_queries
 from syncmon.errors.lifecycle import Status, StatusChange
+from syncmon.events import Event
 from syncmon.http_errors import ClientError
 from syncmon.pipeline.normalize import parse_timestamp
 from syncmon.web.api import error_response, project_param, require_token
@@ -126,7 +127,15 @@ def routes(services: Services) -> list[Route]:
             before = parse_cursor(request.query_params.get("cursor"))
         except ClientError as exc:
             return error_response(exc)
-        found = await services.read(lambda conn: issue_queries.issue_events(conn, issue_id, before, limit))
+
+        def load(conn: Any) -> list[Event] | None:
+            if issue_queries.get_issue(conn, issue_id) is None:
+                return None
+            return issue_queries.issue_events(conn, issue_id, before, limit)
+
+        found = await services.read(load)
+        if found is None:
+            return JSONResponse({"error": f"issue {issue_id} not found"}, status_code=404)
         next_cursor = str(found[-1].seq) if len(found) == limit else None
         return JSONResponse({"events": [e.as_dict() for e in found], "next_cursor": next_cursor})
 
@@ -145,14 +154,20 @@ def routes(services: Services) -> list[Route]:
         except ClientError as exc:
             return error_response(exc)
         now = services.clock.now_ms()
-        try:
-            updated = await services.writer.run(
-                lambda conn: issue_queries.change_status(conn, issue_id, change, caller.actor, now)
-            )
-        except issue_queries.IssueNotFound:
+
+        def apply(conn: Any) -> dict[str, Any] | Exception:
+            # A refused change is the caller's mistake, not a failed write: returned rather
+            # than raised, so the writer does not log it as an error. Nothing was written yet.
+            try:
+                return issue_queries.change_status(conn, issue_id, change, caller.actor, now)
+            except (issue_queries.IssueNotFound, ValueError) as exc:
+                return exc
+
+        updated = await services.writer.run(apply)
+        if isinstance(updated, issue_queries.IssueNotFound):
             return JSONResponse({"error": f"issue {issue_id} not found"}, status_code=404)
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        if isinstance(updated, Exception):
+            return JSONResponse({"error": str(updated)}, status_code=400)
         return JSONResponse(updated)
 
     return [

@@ -115,7 +115,8 @@ def test_seed_security_payload_is_stored(live: LiveServer, store: Store) -> None
     )
     assert response.status_code == 200
     event = stored(store, response.json()["id"])
-    assert (event.kind, event.name, event.level) == ("security", "authentication", "error")
+    assert (event.kind, event.name, event.level) == ("security", "authn_login_fail", "error")
+    assert (event.data["category"], event.data["event_type"]) == ("authentication", "authentication")
     assert event.message == "authentication: login_failed"
     assert event.data["auth_event"] == "login_failed"
     assert event.data["email_domain"] == "example.com"
@@ -158,7 +159,7 @@ def test_batch_mixes_kinds_and_returns_ids_in_order(live: LiveServer, store: Sto
         ("custom", "signup_clicked"),
         ("performance_metric", "page_load_time"),
         ("error", "javascript_error"),
-        ("security", "data_access"),
+        ("security", "sensitive_read"),
         ("custom", "page_view_like_but_custom"),
     ]
     assert stored(store, ids[2]).value == 1834.5
@@ -216,7 +217,7 @@ def test_compressed_bodies(live: LiveServer, store: Store, encoding: str, compre
         headers={"Content-Type": "application/json", "Content-Encoding": encoding},
     )
     assert response.status_code == 200, response.text
-    assert stored(store, response.json()["id"]).name == "authentication"
+    assert stored(store, response.json()["id"]).name == "authn_login_fail"
 
 
 def test_secret_key_lets_a_server_name_the_end_user(live: LiveServer, store: Store) -> None:

@@ -1,0 +1,1 @@
+"""Security monitoring: the event vocabulary, windowed detectors and the threat level."""

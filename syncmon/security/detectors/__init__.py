@@ -1,0 +1,1 @@
+"""Security detectors: one rule per class, fed Signals by the engine."""

@@ -1,0 +1,84 @@
+"""Curated pattern lists for the HTTP detectors, and the normal forms they are matched on.
+
+A list is a text file next to this module (README.md records where each comes from): one
+entry a line, lines starting with `#` are comments, `[name]` starts a section, entries are
+stripped and lower-cased. Matching is plain substring / suffix tests on at most
+`MAX_SCAN` characters, so its cost is linear in the input whatever an attacker sends: no
+regular expression with nested quantifiers ever sees request data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from urllib.parse import unquote_plus
+
+# Ingest clips URLs at 2,048 characters; this leaves room for details and bounds the work.
+MAX_SCAN = 8192
+
+
+@cache
+def load(name: str) -> dict[str, tuple[str, ...]]:
+    """The sections of a pattern file, {section: entries}; entries before any header are in ""."""
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    sections: dict[str, list[str]] = {"": []}
+    current = ""
+    for line in text.splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if entry.startswith("[") and entry.endswith("]"):
+            current = entry[1:-1].strip().lower()
+            sections.setdefault(current, [])
+            continue
+        sections[current].append(entry.lower())
+    return {key: tuple(dict.fromkeys(values)) for key, values in sections.items()}
+
+
+def section(name: str, part: str) -> tuple[str, ...]:
+    """One section of a pattern file; KeyError when the file has no such section."""
+    return load(name)[part]
+
+
+def decodings(text: str) -> tuple[str, ...]:
+    """`text` lower-cased as sent, URL-decoded once and twice (double encoding), distinct.
+
+    Decoding twice catches `%252e%252e%252f` (AppSensor EE1, double encoded character);
+    `+` decodes to a space, invalid escapes are left as they are.
+    """
+    raw = text[:MAX_SCAN]
+    once = unquote_plus(raw)
+    twice = unquote_plus(once)
+    return tuple(dict.fromkeys((raw.lower(), once.lower(), twice.lower())))
+
+
+def request_part(url: str) -> str:
+    """What follows the host in an absolute URL (path, query, fragment); other text as is."""
+    scheme_end = url.find("://", 0, 16)
+    if scheme_end <= 0:
+        return url
+    start = scheme_end + 3
+    cuts = [i for i in (url.find("/", start), url.find("?", start), url.find("#", start)) if i >= 0]
+    return url[min(cuts) :] if cuts else ""
+
+
+def path_of(url: str) -> str:
+    """The path of a URL or of a request target: no scheme, host, query or fragment."""
+    part = request_part(url)
+    for mark in ("?", "#"):
+        cut = part.find(mark)
+        if cut >= 0:
+            part = part[:cut]
+    return part
+
+
+def found(forms: Iterable[str], entries: Iterable[str]) -> tuple[str, ...]:
+    """The entries contained in any of the forms, in list order."""
+    forms = tuple(forms)
+    return tuple(entry for entry in entries if any(entry in form for form in forms))
+
+
+def compact(text: str) -> str:
+    """`text` without any whitespace: `onerror = alert(1)` and `' or 1 = 1` match one way."""
+    return "".join(text.split())
