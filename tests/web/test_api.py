@@ -108,7 +108,7 @@ def test_ingested_events_come_back(live: LiveServer, store: Store, viewer_token:
     assert by_kind["performance_metric"]["value"] == 1200
     assert by_kind["error"]["message"] == "boom"
     assert by_kind["error"]["level"] == "error"
-    assert by_kind["security"]["name"] == "authentication"
+    assert by_kind["security"]["name"] == "authn_login_fail"
     assert by_kind["security"]["message"] == "authentication: login_failed"
 
 
