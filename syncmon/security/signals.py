@@ -80,6 +80,11 @@ def signal_from_event(event: Event) -> Signal | None:
             amount=amount,
             latitude=lat,
             longitude=lon,
+            details=tuple(
+                (key, text)
+                for key in ("parameter", "payload", "query")
+                if (text := _text(data.get(key), 2048)) is not None
+            ),
             **common,
         )
     if event.kind == Kind.REQUEST:

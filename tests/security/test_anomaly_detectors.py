@@ -200,13 +200,20 @@ def test_exfiltration_ignores_other_names_and_accountless_reads() -> None:
 
 
 def test_exfiltration_memory_is_bounded() -> None:
+    detector = DataExfiltration()
+    for index in range(100_000):
+        detector.observe(read(T0 + index, 10, user=f"user{index}"))
+    assert len(detector) == 100_000
+    assert detector.evict(T0 + 6 * 86_400_000) == 0  # idle less than 7 days: kept
+    assert detector.evict(T0 + 8 * 86_400_000) == 100_000
+    assert len(detector) == 0
+
+
+def test_exfiltration_accounts_are_capped() -> None:
     detector = DataExfiltration(DataExfiltrationParams(max_accounts=1_000))
     for index in range(5_000):
         detector.observe(read(T0 + index, 10, user=f"user{index}"))
-    assert len(detector) == 1_000  # LRU cap
-    assert detector.evict(T0 + 6 * 86_400_000) == 0  # idle less than 7 days: kept
-    assert detector.evict(T0 + 8 * 86_400_000) == 1_000
-    assert len(detector) == 0
+    assert len(detector) == 1_000  # least recently seen accounts are dropped first
 
 
 # --------------------------------------------------------------------------------------
@@ -290,6 +297,16 @@ def test_malware_quiet_period_per_subject() -> None:
     assert [d.evidence for d in run(detector, batch)] == [(batch[0].event_id,)]
     assert [d.subject for d in run(detector, [event(T0, "upload_validation_failed", user="bob")])] == ["bob"]
     assert len(run(detector, [event(T0 + 10 * MIN, "upload_validation_failed")])) == 1
+
+
+def test_malware_memory_is_bounded() -> None:
+    detector = MalwareUpload()
+    for index in range(100_000):
+        ip = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
+        detector.observe(event(T0 + index, "upload_validation_failed", user=None, ip=ip, eid="e"))
+    assert len(detector) == 200_000  # a quiet trigger and an occurrence stamp per IP
+    assert detector.evict(T0 + 100_000 + 2 * HOUR) == 200_000
+    assert len(detector) == 0
 
 
 def test_malware_browser_claim_does_not_silence_the_server() -> None:

@@ -75,14 +75,17 @@ class InjectionParams:
 class _Match:
     indicators: tuple[str, ...]
     field: str
-    sample: str
+    sample: str  # the decoded text, clipped for the details
     double_encoded: bool
+    distinct: str  # digest of the whole decoded text: what makes payloads "different"
 
 
 class _InjectionRule:
     rule: str
     label: ClassVar[str]
     defaults: ClassVar[InjectionParams]
+    # Also match [compact] and [weak] entries with all whitespace removed.
+    use_compact: ClassVar[bool] = False
 
     def __init__(self, params: InjectionParams | None = None) -> None:
         self.params = params or self.defaults
@@ -94,9 +97,6 @@ class _InjectionRule:
     def __len__(self) -> int:
         firsts = len(self._firsts) if self._firsts is not None else 0
         return len(self._bursts) + firsts + len(self._occurrences)
-
-    # Also match [compact] and [weak] entries with all whitespace removed.
-    use_compact: ClassVar[bool] = False
 
     def _normal(self, form: str) -> str:
         """The form a rule matches one decoded form in; each rule has its own."""
@@ -122,7 +122,7 @@ class _InjectionRule:
             return None
         single_strong, single_weak = self._indicators(forms[:2])
         double = not single_strong and len(single_weak) < 2
-        return _Match(tuple(strong + weak), field, clip(forms[-1]), double)
+        return _Match(tuple(strong + weak), field, clip(forms[-1]), double, digest(f"{field}\x1f{forms[-1]}"))
 
     def texts(self, signal: Signal) -> list[tuple[str, str]]:
         """(field, text) pairs of a signal that can carry a payload."""
@@ -149,7 +149,7 @@ class _InjectionRule:
             return []
         found: _Match | None = None
         if signal.name in self.params.direct_names:
-            found = _Match((f"event:{signal.name}",), "event", "", False)
+            found = _Match((f"event:{signal.name}",), "event", "", False, digest(signal.event_id))
         else:
             for field, text in self.texts(signal):
                 found = self.match(text, field)
@@ -169,7 +169,7 @@ class _InjectionRule:
             key,
             signal.at_ms,
             signal.event_id,
-            distinct=digest(f"{found.field}\x1f{found.sample}"),
+            distinct=found.distinct,
             marked=signal.spoofable,
         )
         if burst is not None:

@@ -9,7 +9,6 @@ regular expression with nested quantifiers ever sees request data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from urllib.parse import unquote_plus
@@ -71,12 +70,6 @@ def path_of(url: str) -> str:
         if cut >= 0:
             part = part[:cut]
     return part
-
-
-def found(forms: Iterable[str], entries: Iterable[str]) -> tuple[str, ...]:
-    """The entries contained in any of the forms, in list order."""
-    forms = tuple(forms)
-    return tuple(entry for entry in entries if any(entry in form for form in forms))
 
 
 def compact(text: str) -> str:
