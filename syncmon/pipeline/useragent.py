@@ -74,6 +74,10 @@ def _parse_truncated(ua: str) -> UserAgentInfo:
         device = "tablet"
     elif _MOBILE.search(ua):
         device = "mobile"
+    elif (browser is None or browser in _UNKNOWN) and (os is None or os in _UNKNOWN):
+        # Neither browser nor OS recognised: a library or an SDK (sentry.python/2.x), not a
+        # desktop visitor.
+        device = None
     else:
         device = "desktop"
     return UserAgentInfo(

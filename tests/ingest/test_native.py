@@ -380,7 +380,7 @@ def test_keys(live: LiveServer, store: Store) -> None:
 
 
 def test_rate_limits_answer_429_with_retry_after(store: Store) -> None:
-    settings = store.settings_with(rate_limit_per_ip="3/minute", rate_limit_per_key="5/minute")
+    settings = store.settings_with(rate_limit_per_ip="3/day", rate_limit_per_key="5/day")
     with LiveServer(settings, store.engine) as live:
         codes = [
             post(live, "/api/monitoring/error", SEED_ERROR, key=store.project.public_key).status_code
