@@ -21,7 +21,7 @@ from starlette.responses import Response
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
-from syncmon.ingest import native, sentry
+from syncmon.ingest import csp, native, posthog, sentry, vercel
 from syncmon.ingest.cors import IngestCORS
 from syncmon.ingest.gateway import IngestGateway
 from syncmon.ingest.keys import KeyRing
@@ -42,7 +42,7 @@ from syncmon.web import api, health, issues_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
-INGEST_PATHS = re.compile(r"^/api/(monitoring/|\d+/(envelope|store)/)")
+INGEST_PATHS = re.compile(r"^/(api/(monitoring/|\d+/(envelope|store)/)|_vercel/)")
 DAY_MS = 86_400_000
 T = TypeVar("T")
 
@@ -101,6 +101,7 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         clock=clock,
         telemetry=telemetry,
     )
+
     async def read_recent(since_ms: int) -> list[Event]:
         kinds = (Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value)
         return await services.read(lambda conn: eventlog.events_received_since(conn, since_ms, kinds))
@@ -194,6 +195,9 @@ def create_app(
         routes=[
             *native.routes(services.gateway),
             *sentry.routes(services.gateway),
+            *posthog.routes(services.gateway),
+            *vercel.routes(services.gateway),
+            *csp.routes(services.gateway),
             *api.routes(services),
             *issues_api.routes(services),
             *security_api.routes(services),

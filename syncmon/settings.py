@@ -69,9 +69,11 @@ class Settings:
         "(RFC 7239). The other is ignored, so a client cannot smuggle its own.",
         choices=("x-forwarded-for", "forwarded"),
     )
-    max_body_bytes: int = _row(1_048_576, "Largest request body accepted as sent (compressed).")
+    max_body_bytes: int = _row(
+        5_242_880, "Largest request body accepted as sent (compressed); SDK batches reach 5 MB."
+    )
     max_decompressed_bytes: int = _row(
-        5_242_880, "Largest request body accepted after decompression; larger gets 413."
+        20_971_520, "Largest request body accepted after decompression; larger gets 413."
     )
     max_batch_events: int = _row(1000, "Most events accepted in one batch request.")
     rate_limit_per_key: str = _row(

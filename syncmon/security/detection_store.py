@@ -17,10 +17,19 @@ from syncmon.store.schema import detections
 def record(conn: Connection, found: Sequence[Detection], now_ms: int) -> int:
     """Insert detections; one already recorded (same rule, subject and end) is skipped, so a
     replay after a restart does not record an attack twice. Returns how many were new."""
+    return len(record_new(conn, found, now_ms))
+
+
+def record_new(conn: Connection, found: Sequence[Detection], now_ms: int) -> list[Detection]:
+    """`record`, returning the detections that were new (for listeners: one alert per attack)."""
     if not found:
-        return 0
-    rows = [
-        {
+        return []
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # RETURNING tells which rows went in: rowcount is -1 under psycopg for this statement.
+    statement = dialect.insert(detections).on_conflict_do_nothing().returning(detections.c.id)
+    new: list[Detection] = []
+    for d in found:
+        row = {
             "project_id": d.project_id,
             "rule": d.rule,
             "subject_type": d.subject_type,
@@ -35,13 +44,8 @@ def record(conn: Connection, found: Sequence[Detection], now_ms: int) -> int:
             "details": d.details,
             "created_ms": now_ms,
         }
-        for d in found
-    ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(detections).on_conflict_do_nothing()
-    new = 0
-    for row in rows:
-        new += int(conn.execute(statement, row).rowcount or 0)
+        if conn.execute(statement, row).first() is not None:
+            new.append(d)
     return new
 
 
@@ -88,6 +92,11 @@ def find(conn: Connection, query: DetectionQuery) -> list[tuple[int, Detection]]
         if value is not None:
             conditions.append(t.c[field] == value)
     if query.before_id is not None:
-        conditions.append(t.c.id < query.before_id)
+        # The cursor is the last detection of the previous page; pages follow the listing's
+        # order (last_ms, id), which is not the order of ids: a replay records old attacks late.
+        cursor_last = sa.select(t.c.last_ms).where(t.c.id == query.before_id).scalar_subquery()
+        conditions.append(
+            sa.or_(t.c.last_ms < cursor_last, sa.and_(t.c.last_ms == cursor_last, t.c.id < query.before_id))
+        )
     statement = sa.select(t).where(*conditions).order_by(t.c.last_ms.desc(), t.c.id.desc()).limit(query.limit)
     return [(int(row.id), from_row(row)) for row in conn.execute(statement)]

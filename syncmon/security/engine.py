@@ -79,12 +79,12 @@ class SecurityEngine:
         found = self.observe(events)
         if found:
             now = self._clock.now_ms()
-            self.detections_recorded += await self._writer.run(
-                lambda conn: detection_store.record(conn, found, now)
-            )
-            for listener in self._listeners:
+            new = await self._writer.run(lambda conn: detection_store.record_new(conn, found, now))
+            self.detections_recorded += len(new)
+            # Only what is new: a replay finds recorded attacks again and must not re-announce them.
+            for listener in self._listeners if new else []:
                 try:
-                    listener(found)
+                    listener(new)
                 except Exception:
                     log.exception("detection listener failed")
         # Evict by the detectors' own time (signal times), so a replay of the past does not

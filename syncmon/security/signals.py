@@ -47,6 +47,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _status(value: Any) -> int | None:
+    """An HTTP status as ingest accepted it: the payload is stored as sent, and ingest takes
+    what pydantic coerces to an int ("404", 404.0) as well as an int."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and 100 <= value <= 599 else None
+
+
 def _location(data: dict[str, Any]) -> tuple[float | None, float | None]:
     raw_geo = data.get("geo")
     geo: dict[str, Any] = raw_geo if isinstance(raw_geo, dict) else data
@@ -88,8 +100,8 @@ def signal_from_event(event: Event) -> Signal | None:
             **common,
         )
     if event.kind == Kind.REQUEST:
-        status = data.get("status")
-        if not isinstance(status, int):
+        status = _status(data.get("status"))
+        if status is None:
             return None
         return Signal(
             category=Category.API_ACCESS.value,

@@ -166,10 +166,10 @@ def canonical(
         if named is None:
             named = (SEED_PREFIX[seed_category] + detail_slug)[:80] if detail_slug else slug
         return category_of(named), named
-    explicit = _explicit(category)
+    # An OWASP name implies its category; `category` only places a name that implies none.
     if any(slug.startswith(prefix) for prefix, _ in PREFIX_CATEGORY):
-        return explicit or category_of(slug), slug
-    return explicit or Category.SYSTEM, slug or "unnamed"
+        return category_of(slug), slug
+    return _explicit(category) or Category.SYSTEM, slug or "unnamed"
 
 
 def _explicit(category: str | None) -> Category | None:

@@ -154,6 +154,8 @@ def routes(services: Services) -> list[Route]:
         except ClientError as exc:
             return error_response(exc)
         now = services.clock.now_ms()
+        # Detectors name accounts stripped and case-folded (Alice and alice are one account).
+        detected_as = subject.strip().casefold() if subject_type == "account" else subject
         query = eventlog.EventQuery(
             project_id=project.id,
             kinds=(Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value),
@@ -166,11 +168,14 @@ def routes(services: Services) -> list[Route]:
             lambda conn: detection_store.find(
                 conn,
                 detection_store.DetectionQuery(
-                    project_id=project.id, since_ms=now - window, subject_type=subject_type, subject=subject
+                    project_id=project.id,
+                    since_ms=now - window,
+                    subject_type=subject_type,
+                    subject=detected_as,
                 ),
             )
         )
-        threat = assess(await open_detections(project.id, now, (subject_type, subject)))
+        threat = assess(await open_detections(project.id, now, (subject_type, detected_as)))
         timeline: list[tuple[int, dict[str, Any]]] = [
             (e.received_ms, {"type": "event", "time": e.received_ms / 1000.0, "event": e.as_dict()})
             for e in events
