@@ -26,6 +26,7 @@ from syncmon.ingest.cors import IngestCORS
 from syncmon.ingest.gateway import IngestGateway
 from syncmon.ingest.keys import KeyRing
 from syncmon.ingest.ratelimit import IngestRateLimiter
+from syncmon.metrics import sketch_rollups
 from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
@@ -38,7 +39,7 @@ from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import api, health, issues_api, security_api
+from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
     writer = Writer(
         engine,
         before=[assign_issues],
-        hooks=[apply_count_rollups],
+        hooks=[apply_count_rollups, sketch_rollups.hook],
         on_commit=feed.publish,
         max_batch=settings.commit_max_batch,
         telemetry=telemetry,
@@ -147,6 +148,16 @@ async def run_retention(services: Services) -> dict[str, int]:
         deleted["rollup_counts"] += count
         if count == 0:
             break
+    deleted["sketch_rollups"] = 0
+    while True:
+        count = await services.writer.run(
+            lambda conn: sketch_rollups.delete_expired_sketch_rollups(
+                conn, now, settings.rollup_retention_days
+            )
+        )
+        deleted["sketch_rollups"] += count
+        if count == 0:
+            break
     for table, count in deleted.items():
         services.telemetry.retention_deleted.labels(table).inc(count)
     return deleted
@@ -201,6 +212,8 @@ def create_app(
             *api.routes(services),
             *issues_api.routes(services),
             *security_api.routes(services),
+            *performance_api.routes(services),
+            *analytics_api.routes(services),
             *health.routes(services),
         ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],

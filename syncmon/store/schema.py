@@ -176,3 +176,52 @@ detections = sa.Table(
     sa.Index("ix_detections_project_last", "project_id", "last_ms"),
     sa.Index("ix_detections_subject", "project_id", "subject_type", "subject", "last_ms"),
 )
+
+# Quantile rollups (syncmon.metrics.sketch_rollups): one DDSketch per (project, kind, metric
+# or route, page, tier, bucket). `tier` is the bucket width in minutes (1, 60 or 1440) and
+# `bucket` the epoch minute it starts; page "" is the all-pages row, and for request events
+# name "" is the all-routes row. The counts beside the sketch are summed by queries.
+rollup_sketches = sa.Table(
+    "rollup_sketches",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("page", sa.String(200), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("value_sum", sa.Float, nullable=False),
+    sa.Column("good", sa.BigInteger, nullable=False),
+    sa.Column("needs_improvement", sa.BigInteger, nullable=False),
+    sa.Column("poor", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("sketch", sa.LargeBinary, nullable=False),
+    sa.Index("ix_rollup_sketches_page", "project_id", "kind", "page", "tier", "bucket"),
+    sa.Index("ix_rollup_sketches_tier_bucket", "tier", "bucket"),
+)
+
+# Page-view counts per (project, dimension, value, tier, bucket): dimension "total" (value
+# ""), "page", "referrer", "browser", "os" and "device".
+rollup_dimensions = sa.Table(
+    "rollup_dimensions",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("dimension", sa.String(16), primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("value", sa.String(200), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_rollup_dimensions_tier_bucket", "tier", "bucket"),
+)
+
+# Unique visitors: one HyperLogLog per (project, tier, bucket).
+rollup_visitors = sa.Table(
+    "rollup_visitors",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("hll", sa.LargeBinary, nullable=False),
+    sa.Index("ix_rollup_visitors_tier_bucket", "tier", "bucket"),
+)

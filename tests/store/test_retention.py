@@ -131,7 +131,7 @@ def test_retention_deletes_old_events_and_rollups_in_small_steps(
     steps = Steps(monkeypatch)
     deleted = asyncio.run(run_retention(server.services))
 
-    assert deleted == {"events": 25, "rollup_counts": 4}
+    assert deleted == {"events": 25, "rollup_counts": 4, "sketch_rollups": 0}
     assert steps.events == [7, 7, 7, 4]  # batch size 7, each step its own short transaction
     assert steps.rollups == [2, 1, 1, 0]  # at most 60 minutes of rollups per step
     assert event_names(store) == ["new"] * 5
@@ -141,7 +141,7 @@ def test_retention_deletes_old_events_and_rollups_in_small_steps(
     assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}) == 4
 
     again = asyncio.run(run_retention(server.services))
-    assert again == {"events": 0, "rollup_counts": 0}
+    assert again == {"events": 0, "rollup_counts": 0, "sketch_rollups": 0}
     assert steps.events[4:] == [0]
     assert len(event_names(store)) == 5
 
@@ -153,11 +153,19 @@ def test_exact_multiple_of_batch_size_ends_with_an_empty_step(
         post(client, store, [{"kind": "custom", "name": "old", "n": i} for i in range(14)])
     clock.advance(DAY_MS / 1000 - 1)  # not yet a day old: nothing goes
     steps = Steps(monkeypatch)
-    assert asyncio.run(run_retention(server.services)) == {"events": 0, "rollup_counts": 0}
+    assert asyncio.run(run_retention(server.services)) == {
+        "events": 0,
+        "rollup_counts": 0,
+        "sketch_rollups": 0,
+    }
     assert len(event_names(store)) == 14
 
     clock.advance(2)  # now older than retention_days
-    assert asyncio.run(run_retention(server.services)) == {"events": 14, "rollup_counts": 0}
+    assert asyncio.run(run_retention(server.services)) == {
+        "events": 14,
+        "rollup_counts": 0,
+        "sketch_rollups": 0,
+    }
     assert steps.events == [0, 7, 7, 0]
     assert event_names(store) == []
     assert rollup_minutes(store) == [0]  # the rollup of T0 is newer than rollup_retention_days

@@ -80,6 +80,11 @@ class _Match:
     distinct: str  # digest of the whole decoded text: what makes payloads "different"
 
 
+def _alternation(entries: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A regex matching any of the literal entries (None when there are none)."""
+    return re.compile("|".join(re.escape(e) for e in entries)) if entries else None
+
+
 class _InjectionRule:
     rule: str
     label: ClassVar[str]
@@ -93,6 +98,10 @@ class _InjectionRule:
         first = self.params.first_payload
         self._firsts = Buckets(first, MAX_EVIDENCE) if first is not None else None
         self._occurrences = Occurrences()
+        # One C-level scan decides whether any entry can be present; most URLs are benign,
+        # so the per-entry scan below runs only for the few that might carry a payload.
+        self._any_plain = _alternation((*self.params.strong, *self.params.weak))
+        self._any_compact = _alternation((*self.params.compact, *self.params.weak))
 
     def __len__(self) -> int:
         firsts = len(self._firsts) if self._firsts is not None else 0
@@ -107,10 +116,15 @@ class _InjectionRule:
         normal = [self._normal(form) for form in forms]
         # Entries are single lines, so forms joined by a newline never match across forms.
         text = "\n".join(normal)
-        strong = [e for e in self.params.strong if e in text]
         if not self.use_compact:
-            return strong, [e for e in self.params.weak if e in text]
+            if self._any_plain is None or not self._any_plain.search(text):
+                return [], []
+            return [e for e in self.params.strong if e in text], [e for e in self.params.weak if e in text]
         squeezed = "\n".join(compact(n) for n in normal)
+        plain_hit = self._any_plain is not None and self._any_plain.search(text)
+        if not plain_hit and (self._any_compact is None or not self._any_compact.search(squeezed)):
+            return [], []
+        strong = [e for e in self.params.strong if e in text]
         strong += [e for e in self.params.compact if e in squeezed]
         return strong, [e for e in self.params.weak if e in text or e in squeezed]
 

@@ -372,13 +372,24 @@ class AttackToolUserAgent:
     def __init__(self, params: AttackToolParams | None = None) -> None:
         self.params = params or self.defaults
         self._buckets = Buckets(self.params.bucket, MAX_EVIDENCE)
+        self._tool_cache: dict[str, tuple[str, Severity] | None] = {}
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def tool(self, user_agent: str) -> tuple[str, Severity] | None:
-        """The tool a user agent names and the severity of using it, or None."""
-        lower = user_agent[:512].lower()
+        """The tool a user agent names and the severity of using it, or None (remembered per
+        user agent: a site sees few distinct ones)."""
+        key = user_agent[:512]
+        if key in self._tool_cache:
+            return self._tool_cache[key]
+        if len(self._tool_cache) >= 4096:
+            self._tool_cache.clear()
+        found = self._tool_cache[key] = self._find_tool(key)
+        return found
+
+    def _find_tool(self, user_agent: str) -> tuple[str, Severity] | None:
+        lower = user_agent.lower()
         for tools, severity in (
             (self.params.high_tools, Severity.HIGH),
             (self.params.medium_tools, Severity.MEDIUM),

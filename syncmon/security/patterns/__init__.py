@@ -9,6 +9,7 @@ regular expression with nested quantifiers ever sees request data.
 
 from __future__ import annotations
 
+import functools
 from functools import cache
 from importlib import resources
 from urllib.parse import unquote_plus
@@ -40,6 +41,7 @@ def section(name: str, part: str) -> tuple[str, ...]:
     return load(name)[part]
 
 
+@functools.lru_cache(maxsize=2048)
 def decodings(text: str) -> tuple[str, ...]:
     """`text` lower-cased as sent, URL-decoded once and twice (double encoding), distinct.
 
