@@ -54,6 +54,7 @@ def decodings(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((raw.lower(), once.lower(), twice.lower())))
 
 
+@functools.lru_cache(maxsize=2048)
 def request_part(url: str) -> str:
     """What follows the host in an absolute URL (path, query, fragment); other text as is."""
     scheme_end = url.find("://", 0, 16)
