@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -168,8 +169,8 @@ class Writer:
             return
         self._telemetry.commit_latency.observe(time.perf_counter() - started)
         self._telemetry.commit_batch_size.observe(len(events))
-        for event in events:
-            self._telemetry.events_accepted.labels(event.kind).inc()
+        for kind, count in Counter(event.kind for event in events).items():
+            self._telemetry.events_accepted.labels(kind).inc(count)
         _resolve(batch, None)
         if self._on_commit is not None and events:
             try:

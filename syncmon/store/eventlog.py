@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -13,35 +14,32 @@ from syncmon.events import Event
 from syncmon.store.schema import events as events_table
 from syncmon.store.schema import rollup_counts
 
-_INSERT = events_table.insert().returning(events_table.c.seq, sort_by_parameter_order=True)
+_COLUMNS = (
+    "seq", "id", "project_id", "kind", "name", "ts_ms", "received_ms", "level", "message", "url",
+    "client_ip", "user_id", "session_id", "release", "environment", "browser", "os", "device",
+    "is_bot", "value", "trusted", "data", "fingerprint", "issue_id",
+)  # fmt: skip
 
 
-def _row(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "project_id": event.project_id,
-        "kind": event.kind,
-        "name": event.name,
-        "ts_ms": event.timestamp_ms,
-        "received_ms": event.received_ms,
-        "level": event.level,
-        "message": event.message,
-        "url": event.url,
-        "client_ip": event.client_ip,
-        "user_id": event.user_id,
-        "session_id": event.session_id,
-        "release": event.release,
-        "environment": event.environment,
-        "browser": event.browser,
-        "os": event.os,
-        "device": event.device,
-        "is_bot": event.is_bot,
-        "value": event.value,
-        "trusted": event.trusted,
-        "data": event.data,
-        "fingerprint": event.fingerprint,
-        "issue_id": event.issue_id,
-    }
+def _insert_sql(placeholder: str, json_placeholder: str) -> str:
+    marks = [json_placeholder if column == "data" else placeholder for column in _COLUMNS]
+    return f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)})"
+
+
+# The hot path speaks to the driver directly: building SQLAlchemy parameters per row cost
+# a third of the writer's time. Sequence numbers are taken before the insert (PostgreSQL:
+# from the column's sequence; SQLite: after the largest, as SQLite itself would choose).
+_SQLITE_INSERT = _insert_sql("?", "?")
+_POSTGRES_INSERT = _insert_sql("%s", "%s::jsonb")
+_POSTGRES_SEQS = "SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM generate_series(1, %s)"
+
+
+def _values(seq: int, e: Event) -> tuple[Any, ...]:
+    return (
+        seq, e.id, e.project_id, e.kind, e.name, e.timestamp_ms, e.received_ms, e.level, e.message, e.url,
+        e.client_ip, e.user_id, e.session_id, e.release, e.environment, e.browser, e.os, e.device,
+        e.is_bot, e.value, e.trusted, orjson.dumps(e.data).decode(), e.fingerprint, e.issue_id,
+    )  # fmt: skip
 
 
 def new_events(conn: Connection, events: Sequence[Event]) -> list[Event]:
@@ -60,9 +58,16 @@ def insert_events(conn: Connection, events: Sequence[Event]) -> None:
     """Append events and give each its log sequence number."""
     if not events:
         return
-    result = conn.execute(_INSERT, [_row(event) for event in events])
-    for event, seq in zip(events, result.scalars(), strict=True):
-        event.seq = int(seq)
+    if conn.dialect.name == "postgresql":
+        seqs = [int(row[0]) for row in conn.exec_driver_sql(_POSTGRES_SEQS, (len(events),))]
+        statement = _POSTGRES_INSERT
+    else:
+        last = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM events").scalar()
+        seqs = list(range(int(last or 0) + 1, int(last or 0) + 1 + len(events)))
+        statement = _SQLITE_INSERT
+    conn.exec_driver_sql(statement, [_values(seq, event) for seq, event in zip(seqs, events, strict=True)])
+    for event, seq in zip(events, seqs, strict=True):
+        event.seq = seq
 
 
 def event_from_row(row: Any) -> Event:
