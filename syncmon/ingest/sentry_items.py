@@ -166,6 +166,7 @@ def error_event(payload: Any, ctx: IngestContext, fallback_id: str | None, where
     )
     if the_id:
         event.id = the_id
+        event.id_from_client = True
     event.data["_user_key"] = _user_key(payload, event)
     event.fingerprint = identity.fingerprint
     identity.annotate(event.data)
@@ -196,6 +197,7 @@ def transaction_event(payload: Any, ctx: IngestContext, fallback_id: str | None,
     )
     if the_id:
         event.id = the_id
+        event.id_from_client = True
     return event
 
 

@@ -134,6 +134,8 @@ def build_event(
     )
     if event_id:
         event.id = event_id
+    else:
+        event.id_from_client = False
     return event
 
 

@@ -45,7 +45,7 @@ def _values(seq: int, e: Event) -> tuple[Any, ...]:
 def new_events(conn: Connection, events: Sequence[Event]) -> list[Event]:
     """The events whose id is not stored yet, each id once: SDKs resend events they think
     were lost, and a resent event must be acknowledged without being stored twice."""
-    stored = existing_ids(conn, [event.id for event in events])
+    stored = existing_ids(conn, [event.id for event in events if event.id_from_client])
     fresh: list[Event] = []
     for event in events:
         if event.id not in stored:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +21,16 @@ def upsert_add(
     """INSERT rows; on a key conflict add their `add_columns` to the stored ones."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key_columns),
-        set_={name: table.c[name] + statement.excluded[name] for name in add_columns},
-    )
+    statement = _statement(conn.dialect.name, table, tuple(key_columns), tuple(add_columns))
     conn.execute(statement, list(rows))
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(dialect_name: str, table: sa.Table, keys: tuple[str, ...], adds: tuple[str, ...]) -> Any:
+    """Built once per table and dialect: constructing it is costly and it is on every commit."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in adds},
+    )
