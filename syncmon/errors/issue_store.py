@@ -7,6 +7,7 @@ and a regression is decided exactly once, by the writer that stores the event.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -188,8 +189,7 @@ def assign_issues(conn: Connection, events: Sequence[Event]) -> None:
         ("issue_id", "key", "value"),
         ("count",),
     )
-    for issue in sorted(touched.values(), key=lambda item: item.id):
-        _save(conn, issue)
+    _save_all(conn, sorted(touched.values(), key=lambda item: item.id))
 
 
 def _apply(issue: _Issue, event: Event) -> None:
@@ -219,20 +219,37 @@ def _apply(issue: _Issue, event: Event) -> None:
     }
 
 
-def _save(conn: Connection, issue: _Issue) -> None:
+def _row(issue: _Issue) -> dict[str, Any]:
     state = issue.status
     values = dict(issue.values)
     values["user_count"] = values["user_count"] + issue.new_users
-    conn.execute(
-        issues.update()
-        .where(issues.c.id == issue.id)
-        .values(
-            status=state.status.value,
-            is_regression=state.is_regression,
-            event_count=state.event_count,
-            resolved_in_release=state.resolved_in_release,
-            ignore_until_ms=state.ignore_until_ms,
-            ignore_until_count=state.ignore_until_count,
-            **values,
-        )
+    values.update(
+        status=state.status.value,
+        is_regression=state.is_regression,
+        event_count=state.event_count,
+        resolved_in_release=state.resolved_in_release,
+        ignore_until_ms=state.ignore_until_ms,
+        ignore_until_count=state.ignore_until_count,
+        issue_key=issue.id,
     )
+    return values
+
+
+@functools.lru_cache(maxsize=8)
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    """One UPDATE per set of changed columns, built once and run for many issues."""
+    return (
+        issues.update()
+        .where(issues.c.id == sa.bindparam("issue_key"))
+        .values({column: sa.bindparam(column) for column in columns})
+    )
+
+
+def _save_all(conn: Connection, touched: list[_Issue]) -> None:
+    """Write back every issue of the batch: one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for issue in touched:
+        row = _row(issue)
+        groups[tuple(sorted(key for key in row if key != "issue_key"))].append(row)
+    for columns, rows in groups.items():
+        conn.execute(_update_statement(columns), rows)
