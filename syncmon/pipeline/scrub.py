@@ -250,10 +250,20 @@ class Scrubber:
     def _walk_dict(self, value: dict[Any, Any], depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            if type(key) is str and "\x00" in key:
-                key = key.replace("\x00", "")
-            if type(key) is str and self.is_sensitive_key(key):
-                out[key] = FILTERED
+            if type(key) is str:
+                if "\x00" in key:
+                    key = key.replace("\x00", "")
+                if self.is_sensitive_key(key):
+                    out[key] = FILTERED
+                    continue
+            # Leaves inline (most of a payload): short strings and small numbers cannot hold
+            # anything the value rules look for, so they skip the call.
+            kind = type(item)
+            if kind is str:
+                short = len(item) < _SHORTEST_SECRET and "\x00" not in item
+                out[key] = item if short else scrub_string(item)
+            elif item is None or kind is bool or kind is float or (kind is int and item < _MIN_CARD_INT):
+                out[key] = item
             else:
                 out[key] = self._walk(item, depth)
         return out
