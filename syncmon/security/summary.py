@@ -1,7 +1,7 @@
 """The seed's SecurityMetrics, computed from rollups and recorded detections.
 
 `SecurityDashboard` in the seed showed totalEvents, authEvents, authzEvents, dataEvents,
-apiEvents and a threatLevel made of `Math.random()`. Here the counts come from the
+apiEvents and a threatLevel from a random-number generator. Here the counts come from the
 per-minute rollups of security events over the window, and the threat level from the
 detections open in the threat window, with its score and top contributors.
 """
