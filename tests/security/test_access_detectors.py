@@ -8,22 +8,21 @@ fed in order to a fresh detector and compared exactly; nothing sleeps.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from syncmon.security.buckets import BucketSpec
-from syncmon.security.detection import CONFIDENCE, Detection, Detector, Severity
+from syncmon.security.detection import CONFIDENCE, Detector, Severity
 from syncmon.security.detectors.access import (
     AuthorizationFailureBurst,
     AuthorizationFailureBurstParams,
     ForcedBrowsing,
 )
 from syncmon.security.signals import Signal
+from tests.security.support import T0, Seen, ip, run, seen
 
-T0 = 1_700_000_000_000
 SEC = 1_000
 MIN = 60 * SEC
 HOUR = 60 * MIN
@@ -90,33 +89,7 @@ class Signals:
         )
 
 
-@dataclass(frozen=True)
-class Seen:
-    rule: str
-    subject_type: str
-    subject: str
-    severity: Severity
-    count: int
-    first: int  # ms after T0
-    last: int
-
-
-def seen(d: Detection) -> Seen:
-    return Seen(d.rule, d.subject_type, d.subject, d.severity, d.count, d.first_ms - T0, d.last_ms - T0)
-
-
-def run(detector: Detector, signals: Sequence[Signal]) -> list[Detection]:
-    found: list[Detection] = []
-    for signal in signals:
-        found.extend(detector.observe(signal))
-    return found
-
-
 Build = Callable[[Signals], list[Signal]]
-
-
-def ip(i: int) -> str:
-    return f"198.51.{i // 250}.{i % 250 + 1}"
 
 
 # 6. AuthorizationFailureBurst ------------------------------------------------------------

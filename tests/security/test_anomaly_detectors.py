@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncmon.security.detection import Detection, Severity
+from syncmon.security.detection import Severity
 from syncmon.security.detectors.anomaly import (
     CspViolationBurst,
     DataExfiltration,
@@ -21,6 +21,7 @@ from syncmon.security.detectors.anomaly import (
     great_circle_km,
 )
 from syncmon.security.signals import Signal
+from tests.security.support import run
 
 T0 = 1_700_000_000_000
 MIN = 60_000
@@ -60,13 +61,6 @@ def event(
         spoofable=spoofable,
         details=details,
     )
-
-
-def run(detector: Any, signals: list[Signal]) -> list[Detection]:
-    found: list[Detection] = []
-    for signal in signals:
-        found.extend(detector.observe(signal))
-    return found
 
 
 # --------------------------------------------------------------------------------------

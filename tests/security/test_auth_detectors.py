@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from syncmon.security.detection import CONFIDENCE, Detection, Detector, Severity
+from syncmon.security.detection import CONFIDENCE, Detector, Severity
 from syncmon.security.detectors.auth import (
     BruteForce,
     BruteForceParams,
@@ -26,8 +25,8 @@ from syncmon.security.detectors.auth import (
     human_span,
 )
 from syncmon.security.signals import Signal
+from tests.security.support import T0, Seen, ip, run, seen
 
-T0 = 1_700_000_000_000
 SEC = 1_000
 MIN = 60 * SEC
 HOUR = 60 * MIN
@@ -71,33 +70,7 @@ class Signals:
         return self.make(OK, at, user, ip, **kw)
 
 
-@dataclass(frozen=True)
-class Seen:
-    rule: str
-    subject_type: str
-    subject: str
-    severity: Severity
-    count: int
-    first: int  # ms after T0
-    last: int
-
-
-def seen(d: Detection) -> Seen:
-    return Seen(d.rule, d.subject_type, d.subject, d.severity, d.count, d.first_ms - T0, d.last_ms - T0)
-
-
-def run(detector: Detector, signals: Sequence[Signal]) -> list[Detection]:
-    found: list[Detection] = []
-    for signal in signals:
-        found.extend(detector.observe(signal))
-    return found
-
-
 Build = Callable[[Signals], list[Signal]]
-
-
-def ip(i: int) -> str:
-    return f"198.51.{i // 250}.{i % 250 + 1}"
 
 
 def office_nat(

@@ -17,6 +17,7 @@ from syncmon.security.detection import Detection, Severity
 from syncmon.security.detectors.injection import PathTraversal, SqlInjection, XssProbe
 from syncmon.security.patterns import MAX_SCAN
 from syncmon.security.signals import Signal
+from tests.security.support import run
 
 T0 = 1_700_000_000_000
 IP = "203.0.113.9"
@@ -55,13 +56,6 @@ def hit(
 def query(text: str) -> str:
     """`text` as a browser form sends it in the query string."""
     return "/search?q=" + quote_plus(text)
-
-
-def run(detector: Any, signals: list[Signal]) -> list[Detection]:
-    found: list[Detection] = []
-    for signal in signals:
-        found.extend(detector.observe(signal))
-    return found
 
 
 def single(detector: Any, url: str) -> list[Detection]:

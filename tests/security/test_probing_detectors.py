@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncmon.security.detection import Detection, Severity
+from syncmon.security.detection import Severity
 from syncmon.security.detectors.probing import (
     AttackToolUserAgent,
     HttpProbing,
@@ -18,6 +18,7 @@ from syncmon.security.detectors.probing import (
     SensitiveFileProbe,
 )
 from syncmon.security.signals import Signal
+from tests.security.support import run
 
 T0 = 1_700_000_000_000
 IP = "203.0.113.7"
@@ -65,13 +66,6 @@ def csp(at_ms: int, document: str, ip: str = IP) -> Signal:
         spoofable=True,
         details=(("directive", "script-src-elem"),),
     )
-
-
-def run(detector: Any, signals: list[Signal]) -> list[Detection]:
-    found: list[Detection] = []
-    for signal in signals:
-        found.extend(detector.observe(signal))
-    return found
 
 
 # --------------------------------------------------------------------------------------
