@@ -1,0 +1,1 @@
+"""Alerting: rules (pure), engine (states), routing (groups, silences, inhibition), escalation, incidents."""
