@@ -20,22 +20,18 @@ IP (through ``trusted_proxies``), the user agent and the user id. A 401 also pro
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.sdk.client import Client
-from syncmon.sdk.context import RequestContext, collapse_path, enter, finish_request, leave
+from syncmon.sdk.context import RequestContext, collapse_path, enter, leave
+from syncmon.sdk.reporting import RequestReporter
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-log = logging.getLogger("syncmon.sdk")
-PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 
 
 class SyncmonMiddleware:
@@ -59,16 +55,17 @@ class SyncmonMiddleware:
         user_id_getter: Callable[[Scope], object] | None = None,
         security_events: bool = True,
     ) -> None:
-        header = proxy_header.strip().lower()
-        if header not in PROXY_HEADERS:
-            raise ValueError(f"proxy_header must be one of {', '.join(PROXY_HEADERS)}, got {proxy_header!r}")
         self.app = app
         self.client = client
-        self._resolver = ClientIPResolver(trusted_proxies)
-        self._proxy_header = header.encode("latin-1")
-        self._user_id_getter = user_id_getter
-        self._security_events = security_events
-        self._failed = False
+        self._reporter = RequestReporter[Scope](
+            client,
+            server="ASGI",
+            trusted_proxies=trusted_proxies,
+            proxy_header=proxy_header,
+            user_id_getter=user_id_getter,
+            security_events=security_events,
+        )
+        self._proxy_header = self._reporter.proxy_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http" or not self.client.enabled:
@@ -78,7 +75,7 @@ class SyncmonMiddleware:
         try:
             context = self._context(scope)
         except Exception:
-            self._report_failure()
+            self._reporter.report_failure()
             await self.app(scope, receive, send)
             return
         status: int | None = None
@@ -105,10 +102,7 @@ class SyncmonMiddleware:
         client = scope.get("client")
         peer = str(client[0]) if client else None
         lines = [value.decode("latin-1") for name, value in headers if name == self._proxy_header]
-        if self._proxy_header == b"forwarded":
-            client_ip = self._resolver.resolve(peer, forwarded=lines)
-        else:
-            client_ip = self._resolver.resolve(peer, x_forwarded_for=lines)
+        client_ip = self._reporter.client_ip(peer, lines)
         agent = next((v.decode("latin-1") for n, v in headers if n == b"user-agent"), None)
         return RequestContext(
             method=str(scope.get("method") or "GET"),
@@ -125,39 +119,9 @@ class SyncmonMiddleware:
         status: int | None,
         error: BaseException | None,
     ) -> None:
-        try:
-            if status is None:
-                if error is not None and not isinstance(error, Exception):
-                    return  # cancelled (the client went away) or the process is stopping
-                status = 500  # raised, or returned without a response: the server sends a 500
-            finish_request(
-                self.client,
-                context,
-                route=route_template(scope),
-                status=status,
-                duration_ms=max(0.0, (self.client.clock() - started) * 1000.0),
-                user_id=self._user_id(scope, context),
-                security_events=self._security_events,
-                error=error,
-            )
-        except Exception:
-            self._report_failure()
-
-    def _user_id(self, scope: Scope, context: RequestContext) -> object:
-        if self._user_id_getter is not None:
-            try:
-                found = self._user_id_getter(scope)
-            except Exception:
-                self._report_failure()
-                found = None
-            if found is not None:
-                return found
-        return context.user_id
-
-    def _report_failure(self) -> None:
-        if not self._failed:
-            self._failed = True
-            log.warning("syncmon: the ASGI middleware could not report a request", exc_info=True)
+        self._reporter.report(
+            scope, context, route=lambda: route_template(scope), started=started, status=status, error=error
+        )
 
 
 def route_template(scope: Scope) -> str:

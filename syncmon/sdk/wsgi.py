@@ -24,30 +24,20 @@ the body.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.sdk.client import Client
-from syncmon.sdk.context import (
-    RequestContext,
-    collapse_path,
-    enter,
-    finish_request,
-    leave,
-    werkzeug_rule,
-)
+from syncmon.sdk.context import RequestContext, collapse_path, enter, leave, werkzeug_rule
+from syncmon.sdk.reporting import RequestReporter
 
 Environ = dict[str, Any]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 Headers = list[tuple[str, str]]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-
-log = logging.getLogger("syncmon.sdk")
-PROXY_HEADERS = {"x-forwarded-for": "HTTP_X_FORWARDED_FOR", "forwarded": "HTTP_FORWARDED"}
+PROXY_ENVIRON_KEYS = {"x-forwarded-for": "HTTP_X_FORWARDED_FOR", "forwarded": "HTTP_FORWARDED"}
 
 
 class SyncmonWSGIMiddleware:
@@ -69,18 +59,18 @@ class SyncmonWSGIMiddleware:
         route_getter: Callable[[Environ], str | None] | None = None,
         security_events: bool = True,
     ) -> None:
-        header = proxy_header.strip().lower()
-        if header not in PROXY_HEADERS:
-            raise ValueError(f"proxy_header must be one of {', '.join(PROXY_HEADERS)}, got {proxy_header!r}")
         self.app = app
         self.client = client
-        self._resolver = ClientIPResolver(trusted_proxies)
-        self._environ_key = PROXY_HEADERS[header]
-        self._forwarded = header == "forwarded"
-        self._user_id_getter = user_id_getter
+        self.reporter = RequestReporter[Environ](
+            client,
+            server="WSGI",
+            trusted_proxies=trusted_proxies,
+            proxy_header=proxy_header,
+            user_id_getter=user_id_getter,
+            security_events=security_events,
+        )
+        self._environ_key = PROXY_ENVIRON_KEYS[self.reporter.proxy_header]
         self._route_getter = route_getter
-        self._security_events = security_events
-        self._failed = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not self.client.enabled:
@@ -89,7 +79,7 @@ class SyncmonWSGIMiddleware:
         try:
             context = self._context(environ)
         except Exception:
-            self._report_failure()
+            self.reporter.report_failure()
             return self.app(environ, start_response)
         request = _Request(self, environ, context, started)
 
@@ -115,10 +105,7 @@ class SyncmonWSGIMiddleware:
         peer = environ.get("REMOTE_ADDR") or None
         line = environ.get(self._environ_key)
         lines = [line] if isinstance(line, str) and line else []
-        if self._forwarded:
-            client_ip = self._resolver.resolve(peer, forwarded=lines)
-        else:
-            client_ip = self._resolver.resolve(peer, x_forwarded_for=lines)
+        client_ip = self.reporter.client_ip(peer, lines)
         return RequestContext(
             method=str(environ.get("REQUEST_METHOD") or "GET"),
             url=_url(environ),
@@ -133,28 +120,12 @@ class SyncmonWSGIMiddleware:
             try:
                 found = self._route_getter(environ)
             except Exception:
-                self._report_failure()
+                self.reporter.report_failure()
                 found = None
             if found:
                 return str(found)
         rule = getattr(getattr(environ.get("werkzeug.request"), "url_rule", None), "rule", None)
         return werkzeug_rule(rule) if isinstance(rule, str) and rule else None
-
-    def user_id(self, environ: Environ, context: RequestContext) -> object:
-        if self._user_id_getter is not None:
-            try:
-                found = self._user_id_getter(environ)
-            except Exception:
-                self._report_failure()
-                found = None
-            if found is not None:
-                return found
-        return context.user_id
-
-    def _report_failure(self) -> None:
-        if not self._failed:
-            self._failed = True
-            log.warning("syncmon: the WSGI middleware could not report a request", exc_info=True)
 
 
 class _Request:
@@ -176,32 +147,22 @@ class _Request:
             self.status = int(status.split(" ", 1)[0])
             self.route = self.middleware.route(self.environ)
         except Exception:
-            self.middleware._report_failure()
+            self.middleware.reporter.report_failure()
 
     def finish(self, error: BaseException | None = None) -> None:
         if self.done:
             return
         self.done = True
-        try:
-            status = self.status
-            if status is None:
-                if error is not None and not isinstance(error, Exception):
-                    return  # the process is stopping
-                status = 500  # the app raised before starting a response
-            route = self.route or self.middleware.route(self.environ) or _path_route(self.environ)
-            client = self.middleware.client
-            finish_request(
-                client,
-                self.context,
-                route=route,
-                status=status,
-                duration_ms=max(0.0, (client.clock() - self.started) * 1000.0),
-                user_id=self.middleware.user_id(self.environ, self.context),
-                security_events=self.middleware._security_events,
-                error=error,
-            )
-        except Exception:
-            self.middleware._report_failure()
+        middleware = self.middleware
+        environ = self.environ
+        middleware.reporter.report(
+            environ,
+            self.context,
+            route=lambda: self.route or middleware.route(environ) or _path_route(environ),
+            started=self.started,
+            status=self.status,
+            error=error,
+        )
 
 
 class _Body:
