@@ -327,7 +327,9 @@
         state.dropped++;
         batch.items.splice(index, 1);
         send(batch);
-      }).catch(guard('response', function () { dropBatch(batch, status); }));
+      }).catch(guard('response', function () {
+        if (state.inFlight === batch) dropBatch(batch, status);
+      }));
     }
     if (status === 413 && batch.items.length > 1) {
       var half = Math.ceil(batch.items.length / 2);
