@@ -39,7 +39,16 @@ from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web import (
+    analytics_api,
+    api,
+    health,
+    issues_api,
+    performance_api,
+    posthog_static,
+    sdk_scripts,
+    security_api,
+)
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -215,6 +224,8 @@ def create_app(
             *performance_api.routes(services),
             *analytics_api.routes(services),
             *health.routes(services),
+            *sdk_scripts.routes(),
+            *posthog_static.routes(),
         ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],
         exception_handlers={405: method_not_allowed, HTTPException: http_error},

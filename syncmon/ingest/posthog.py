@@ -10,9 +10,13 @@ project's **public** key as the PostHog token. What is served:
   Content-Encoding the gateway reads. The reply is exactly 200 `{"status": 1}`: posthog-js
   retries anything else that is not a 4xx.
 - remote config: `/array/<token>/config.js` and `/array/<token>/config`, advertising
-  gzip-js (so browsers send gzip as a CORS-simple text/plain POST) and switching off what
+  gzip-js (so browsers send gzip as a CORS-simple text/plain POST), switching off what
   this server does not store (session recordings, heatmaps, surveys, feature flags) and
-  autocapture. An unknown token is a 404, after which posthog-js goes on without config.
+  autocapture, and switching on exception autocapture: uncaught errors and unhandled
+  rejections become `$exception` events, grouped into issues here (the seed's config does
+  not set `capture_exceptions`, so posthog-js follows this). The lazily loaded scripts are
+  served by syncmon.web.posthog_static. An unknown token is a 404, after which posthog-js
+  goes on without config.
 - flags: `/flags/` and legacy `/decide/` answer "no flags" for a known token.
 
 The token is looked for where PostHog looks: `?token=`/`?api_key=`, the body's `$token`,
@@ -504,7 +508,7 @@ def remote_config(project: Project) -> dict[str, Any]:
         "captureDeadClicks": False,
         "capturePerformance": False,
         "autocapture_opt_out": True,
-        "autocaptureExceptions": False,
+        "autocaptureExceptions": True,
         "analytics": {"endpoint": "/e/"},
         "elementsChainAsString": True,
         "sessionRecording": False,

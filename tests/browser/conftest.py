@@ -5,7 +5,12 @@
   skipped, unless SYNCMON_REQUIRE_BROWSER=1 (as in CI), which turns that into a failure.
 - `site` (session): a static file server on its own 127.0.0.1 port for tests/browser/pages/
   (at /pages/) and tests/browser/vendor/ (at /vendor/). A test page therefore runs on
-  another origin than the `live` monitor, cross-origin like a real application.
+  another origin than the `live` monitor, cross-origin like a real application. An HTML
+  page asked for with `?csp=<policy>` is served with that Content-Security-Policy header
+  (and `?reporting_endpoints=` with Reporting-Endpoints), so a test can give a page a real
+  policy whose reports go to the live monitor. (Playwright's `route.fulfill` cannot stand
+  in: Chromium then puts the document outside the loopback address space and refuses its
+  requests to the monitor.)
 - `page`: a new browser context and page for each test; what the page does is recorded
   in `page_log` (console messages, uncaught errors, failed requests, responses), and
   its final state is saved as a PNG in test-artifacts/screenshots/ when the test ends.
@@ -24,7 +29,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -103,10 +108,24 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
+        for name, value in policy_headers(self.path):
+            self.send_header(name, value)
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+POLICY_PARAMS = {"csp": "Content-Security-Policy", "reporting_endpoints": "Reporting-Endpoints"}
+
+
+def policy_headers(path: str) -> list[tuple[str, str]]:
+    """The response headers a page's query asks for (`?csp=`, `?reporting_endpoints=`)."""
+    parts = urlsplit(path)
+    if not parts.path.endswith(".html"):
+        return []
+    query = parse_qs(parts.query)
+    return [(header, query[param][0]) for param, header in POLICY_PARAMS.items() if query.get(param)]
 
 
 class _QuietServer(ThreadingHTTPServer):

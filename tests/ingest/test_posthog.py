@@ -794,6 +794,7 @@ def test_remote_config_json_and_script(ph: LiveServer, store: Store) -> None:
     assert "gzip-js" in config["supportedCompression"]
     assert config["sessionRecording"] is False
     assert config["autocapture_opt_out"] is True
+    assert config["autocaptureExceptions"] is True
     assert config["hasFeatureFlags"] is False
     assert config["analytics"] == {"endpoint": "/e/"}
     script = send(ph, f"/array/{token}/config.js", method="GET")
