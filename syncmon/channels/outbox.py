@@ -86,7 +86,7 @@ def insert_row(
         outbox.insert().values(
             channel_id=channel_id,
             recipient=recipient,
-            group_key=notification.group_key,
+            group_key=notification.group_key.replace("\x00", "\ufffd"),  # the JSON keeps it exactly
             notification=codec.dumps(notification),
             status=Status.PENDING.value,
             attempts=0,

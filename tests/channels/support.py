@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy.engine import Engine
 
 from syncmon.alerting.model import Alert, AlertState, Severity
@@ -141,9 +141,12 @@ class SmtpServer:
                 )
                 if ok:
                     self.logins.append(data.login.decode())
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)
 
-            kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=mode != "none")
+            # AUTH is required after STARTTLS; aiosmtpd does not see implicit TLS as TLS and warns
+            # when AUTH is required without it, so there (and on plain) AUTH is offered, not required.
+            starttls = mode == "starttls"
+            kwargs.update(authenticator=authenticate, auth_required=starttls, auth_require_tls=starttls)
         if refuse is not None:
             sink = self.sink
 

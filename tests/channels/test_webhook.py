@@ -65,7 +65,12 @@ async def test_alertmanager_v4_body_signed() -> None:
     }
     assert body["alerts"][0] == {
         "status": "firing",
-        "labels": {"alertname": "HighErrorRate", "severity": "critical", "project": "shop", "route": "/api/cart"},
+        "labels": {
+            "alertname": "HighErrorRate",
+            "severity": "critical",
+            "project": "shop",
+            "route": "/api/cart",
+        },
         "annotations": {"summary": "HighErrorRate on /api/cart"},
         "startsAt": "2026-01-01T00:00:00.000Z",
         "endsAt": "0001-01-01T00:00:00Z",
