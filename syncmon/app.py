@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -39,7 +40,7 @@ from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web import analytics_api, api, channels_api, health, issues_api, performance_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Services:
     keyring: KeyRing
     gateway: IngestGateway
     security: SecurityEngine
+    delivery: DeliveryWorker
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -114,7 +116,10 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         read_recent=read_recent,
         replay_ms=settings.security_replay_seconds * 1000,
     )
-    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
+    delivery = worker_from_settings(settings, writer.run, clock)
+    services = Services(
+        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, delivery
+    )
     return services
 
 
@@ -175,6 +180,7 @@ def create_app(
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
+        services.tasks.append(asyncio.create_task(services.delivery.run()))
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -183,6 +189,7 @@ def create_app(
             for task in services.tasks:
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
+            await services.delivery.aclose()
             services.feed.close()
             await run_in_threadpool(services.writer.stop)
 
@@ -214,6 +221,7 @@ def create_app(
             *security_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),
+            *channels_api.routes(services),
             *health.routes(services),
         ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],

@@ -51,8 +51,8 @@ class ChannelRow:
             "fallback_channel_id": self.fallback_channel_id,
             "rate_limit_per_minute": self.rate_limit_per_minute,
             "enabled": self.enabled,
-            "created_ms": self.created_ms,
-            "updated_ms": self.updated_ms,
+            "created_at": self.created_ms / 1000.0,
+            "updated_at": self.updated_ms / 1000.0,
         }
 
 

@@ -32,6 +32,7 @@ from syncmon.channels.outbox import DueRow, Outcome, Status
 from syncmon.channels.registry import BuildContext, build_channel
 from syncmon.channels.retry import RetryPolicy, Verdict, decide
 from syncmon.clock import Clock
+from syncmon.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -395,3 +396,22 @@ class DeliveryWorker:
         cutoff = now - self._retention_ms
         while await self._run(lambda conn: outbox.delete_finished(conn, cutoff, 1000)) == 1000:
             await asyncio.sleep(0)
+
+
+def worker_from_settings(
+    settings: Settings, run_in_transaction: RunInTransaction, clock: Clock
+) -> DeliveryWorker:
+    policy = RetryPolicy(
+        max_attempts=settings.outbox_max_attempts,
+        initial_backoff_ms=int(settings.outbox_backoff_initial_seconds * 1000),
+        max_backoff_ms=int(settings.outbox_backoff_max_seconds * 1000),
+        fallback_after=settings.outbox_fallback_after_attempts,
+    )
+    return DeliveryWorker(
+        run_in_transaction,
+        clock,
+        policy=policy,
+        send_timeout_s=settings.outbox_send_timeout_seconds,
+        poll_interval_s=settings.outbox_poll_seconds,
+        retention_ms=settings.outbox_retention_days * 86_400_000,
+    )

@@ -38,7 +38,7 @@ class EmailConfig(ChannelConfig):
     password: SecretStr | None = None
     from_address: str
     to: list[str] = Field(default_factory=list, max_length=50)
-    subject_prefix: str = Field("[syncmon] ", max_length=100)
+    subject_prefix: str = Field("[syncmon]", max_length=100)
     ca_file: str | None = None
     timeout_seconds: float = Field(30.0, gt=0, le=300)
 
@@ -95,7 +95,7 @@ def build_message(
     notification: Notification, config: EmailConfig, to: list[str], now_ms: int
 ) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = config.subject_prefix + headline(notification)
+    message["Subject"] = f"{config.subject_prefix} {headline(notification)}".strip()
     message["From"] = config.from_address
     message["To"] = ", ".join(to)
     message["Date"] = format_datetime(datetime.fromtimestamp(now_ms / 1000, tz=UTC))
