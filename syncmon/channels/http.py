@@ -76,6 +76,8 @@ async def post(
     """POST and classify; `kwargs` go to httpx (json=, content=, data=, headers=, auth=)."""
     try:
         response = await client.post(url, timeout=timeout, **kwargs)
+    except httpx.InvalidURL as exc:
+        return Delivery(ok=False, detail=clean(f"invalid URL: {exc}"), retry=False)
     except httpx.HTTPError as exc:
         return delivery_for_error(exc)
     return delivery_for_response(response, ok_statuses=ok_statuses)
