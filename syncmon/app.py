@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -42,6 +43,7 @@ from syncmon.telemetry import Telemetry
 from syncmon.web import (
     analytics_api,
     api,
+    channels_api,
     health,
     issues_api,
     performance_api,
@@ -70,6 +72,7 @@ class Services:
     keyring: KeyRing
     gateway: IngestGateway
     security: SecurityEngine
+    delivery: DeliveryWorker
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -123,7 +126,10 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         read_recent=read_recent,
         replay_ms=settings.security_replay_seconds * 1000,
     )
-    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
+    delivery = worker_from_settings(settings, writer.run, clock)
+    services = Services(
+        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, delivery
+    )
     return services
 
 
@@ -184,6 +190,7 @@ def create_app(
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
+        services.tasks.append(asyncio.create_task(services.delivery.run()))
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -192,6 +199,7 @@ def create_app(
             for task in services.tasks:
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
+            await services.delivery.aclose()
             services.feed.close()
             await run_in_threadpool(services.writer.stop)
 
@@ -223,6 +231,7 @@ def create_app(
             *security_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),
+            *channels_api.routes(services),
             *health.routes(services),
             *sdk_scripts.routes(),
             *posthog_static.routes(),

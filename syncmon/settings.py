@@ -103,6 +103,25 @@ class Settings:
         3600, "On start, events this recent are replayed through the detectors to rebuild their windows."
     )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    outbox_max_attempts: int = _row(
+        8, "Attempts to deliver a notification through one channel before it is marked failed."
+    )
+    outbox_backoff_initial_seconds: float = _row(
+        5.0, "Wait after the first failed delivery attempt; it doubles with each further failure."
+    )
+    outbox_backoff_max_seconds: float = _row(300.0, "Longest wait between two delivery attempts.")
+    outbox_fallback_after_attempts: int = _row(
+        3,
+        "Failed attempts after which a notification moves to the channel's fallback channel "
+        "(at once when the receiver refuses it outright).",
+    )
+    outbox_send_timeout_seconds: float = _row(30.0, "Longest one delivery attempt may take.")
+    outbox_poll_seconds: float = _row(
+        5.0, "How often the delivery worker looks for due notifications when nothing wakes it."
+    )
+    outbox_retention_days: int = _row(
+        30, "Delivered and failed notifications and their log are kept this long."
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -190,6 +209,13 @@ def _check(name: str, value: Any) -> None:
         "max_batch_events",
         "commit_max_batch",
         "feed_queue_batches",
+        "outbox_max_attempts",
+        "outbox_backoff_initial_seconds",
+        "outbox_backoff_max_seconds",
+        "outbox_fallback_after_attempts",
+        "outbox_send_timeout_seconds",
+        "outbox_poll_seconds",
+        "outbox_retention_days",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")

@@ -131,7 +131,8 @@ class Writer:
                     stop_after = True
                     break
                 if isinstance(more, _Job):
-                    self._commit(batch)
+                    if batch:  # two jobs in a row: no empty commit in between
+                        self._commit(batch)
                     batch, count = [], 0
                     self._run_job(more)
                     continue

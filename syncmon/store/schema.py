@@ -225,3 +225,63 @@ rollup_visitors = sa.Table(
     sa.Column("hll", sa.LargeBinary, nullable=False),
     sa.Index("ix_rollup_visitors_tier_bucket", "tier", "bucket"),
 )
+
+# Notification channels (syncmon.channels): a kind, its config (secrets in the clear, shown
+# masked), an optional fallback channel and rate limit. project_id NULL = server-wide.
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("config", Json, nullable=False),
+    sa.Column("fallback_channel_id", sa.Integer, sa.ForeignKey("channels.id"), nullable=True),
+    sa.Column("rate_limit_per_minute", sa.Integer, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_channels_project", "project_id"),
+)
+
+# The delivery outbox: one row per notification to one channel, written in the caller's
+# transaction and sent by the delivery worker. `notification` is the JSON text of the
+# Notification (text, so it reads back exactly on both engines); `fallback_of` points at
+# the row whose channel kept failing and handed this one over.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id"), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=True),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("notification", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("delivered_ms", sa.BigInteger, nullable=True),
+    sa.Column("fallback_of", sa.BigInteger, nullable=True),
+    sa.Index("ix_outbox_due", "status", "next_attempt_ms"),
+    sa.Index("ix_outbox_channel", "channel_id", "id"),
+)
+
+# The delivery log: every attempt (and every interruption or hand-over to a fallback).
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", sa.BigInteger, sa.ForeignKey("outbox.id"), nullable=False),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("channels.id"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_deliveries_channel", "channel_id", "id"),
+    sa.Index("ix_deliveries_channel_ts", "channel_id", "ts_ms"),
+    sa.Index("ix_deliveries_outbox", "outbox_id", "id"),
+)

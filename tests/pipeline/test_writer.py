@@ -108,3 +108,28 @@ async def test_stop_commits_what_is_queued(store: Store) -> None:
     await asyncio.gather(*pending)
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar_one() == 50
+
+
+async def test_jobs_in_a_row_make_no_empty_commit(store: Store) -> None:
+    """A write queued ahead of two jobs is one commit; the jobs add none (an empty commit
+    would be counted as a batch of zero events)."""
+    telemetry = Telemetry()
+    writer = Writer(store.engine, telemetry=telemetry)
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def blocked(conn: Connection) -> None:
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(10)
+
+    writer.start()
+    try:
+        first = asyncio.ensure_future(writer.run(blocked))  # holds the writer while the rest queues
+        write = asyncio.ensure_future(writer.write(make_events(store, "between", 1)))
+        jobs = [asyncio.ensure_future(writer.run(lambda conn: None)) for _ in range(2)]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(first, write, *jobs)
+    finally:
+        writer.stop()
+    batches = [m for m in telemetry.commit_batch_size.collect()[0].samples if m.name.endswith("_count")]
+    assert batches[0].value == 1
