@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.alerting.engine import AlertEngine, log_transitions
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -39,7 +40,7 @@ from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web import alerts_api, analytics_api, api, health, issues_api, performance_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Services:
     keyring: KeyRing
     gateway: IngestGateway
     security: SecurityEngine
+    alerts: AlertEngine
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -114,7 +116,18 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         read_recent=read_recent,
         replay_ms=settings.security_replay_seconds * 1000,
     )
-    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
+    alerts = AlertEngine(
+        read=lambda fn: services.read(fn),
+        writer=writer,
+        clock=clock,
+        on_transitions=log_transitions,
+        interval_ms=int(settings.alert_eval_interval_seconds * 1000),
+        replay_ms=settings.alert_replay_seconds * 1000,
+        history_retention_ms=settings.alert_history_days * DAY_MS,
+        generator_url=settings.effective_public_url + "/api/v1/alerts/rules/{rule_id}",
+    )
+    security.add_listener(alerts.observe_detections)
+    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, alerts)
     return services
 
 
@@ -175,6 +188,7 @@ def create_app(
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
+        services.tasks.append(asyncio.create_task(services.alerts.run(services.feed)))
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -214,6 +228,7 @@ def create_app(
             *security_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),
+            *alerts_api.routes(services),
             *health.routes(services),
         ],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],
