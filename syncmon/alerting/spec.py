@@ -42,7 +42,8 @@ SecurityAlert = Literal[
     "malware_detection",
 ]
 SEED_SECURITY_ALERTS: tuple[str, ...] = get_args(SecurityAlert)
-_DURATION = re.compile(r"^(\d{1,9})(ms|s|m|h|d|w)$")
+_DURATION = re.compile(r"^(?:\d{1,9}(?:ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"(\d{1,9})(ms|s|m|h|d|w)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -57,7 +58,7 @@ class RuleError(ValueError):
 
 
 def parse_duration(raw: Any) -> int:
-    """'90s', '5m', '1h', '3d', '1w' (or a number of seconds) → milliseconds."""
+    """'90s', '5m', '1h30m', '3d', '1w' (or a number of seconds) → milliseconds."""
     if isinstance(raw, bool):
         raise ValueError("expected a duration like 30s, 5m, 1h or 3d")
     if isinstance(raw, int | float):
@@ -65,9 +66,9 @@ def parse_duration(raw: Any) -> int:
             raise ValueError("a duration cannot be negative")
         return int(raw * 1000)
     if isinstance(raw, str):
-        match = _DURATION.match(raw.strip())
-        if match:
-            return int(match.group(1)) * _UNIT_MS[match.group(2)]
+        text = raw.strip()
+        if _DURATION.match(text):
+            return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
         raise ValueError(f"{raw[:40]!r} is not a duration like 30s, 5m, 1h or 3d")
     raise ValueError("expected a duration like 30s, 5m, 1h or 3d")
 

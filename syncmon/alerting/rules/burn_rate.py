@@ -52,14 +52,13 @@ class BurnRateLogic(RuleLogic):
         self._metric = metric_name(rule.metric) if rule.metric else None
         self._names = name_matcher(rule.checks) if rule.checks else None
         self._bad = self._classifier(rule)
-        self.kinds = frozenset(
-            {
-                "requests": Kind.REQUEST.value,
-                "latency": Kind.REQUEST.value,
-                "metric": Kind.PERFORMANCE.value,
-                "checks": Kind.CHECK_IN.value,
-            }[rule.sli]
-        )
+        sli_kind = {
+            "requests": Kind.REQUEST.value,
+            "latency": Kind.REQUEST.value,
+            "metric": Kind.PERFORMANCE.value,
+            "checks": Kind.CHECK_IN.value,
+        }
+        self.kinds = frozenset({sli_kind[rule.sli]})
 
     def _classifier(self, rule: BurnRateRule) -> Callable[[Event], bool | None]:
         """bad → True, good → False, not part of the SLI → None."""

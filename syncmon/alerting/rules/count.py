@@ -52,11 +52,11 @@ class CountLogic(RuleLogic):
         found: list[Sample] = []
         for key, counter in list(self._series.items()):
             count = counter.value(now_ms)
+            last = self._last.get(key)
             if count == 0 and not self._keep_empty:
+                # The series' last word is its zero, then it is forgotten.
                 del self._series[key]
                 self._last.pop(key, None)
-                continue
-            last = self._last.get(key)
             context = {"count": count, "sample": sample_of(last) if last else {}}
             labels = dict(zip(self._group, key, strict=True))
             value = count * self._scale

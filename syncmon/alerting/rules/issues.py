@@ -115,11 +115,10 @@ class IssueFrequencyLogic(_IssueLogic):
         found = []
         for issue_id, counter in list(self._series.items()):
             count = counter.value(now_ms)
-            if count == 0:
+            context = {"sample": self._last.get(issue_id, {})}
+            if count == 0:  # its last word is its zero, then it is forgotten
                 del self._series[issue_id]
                 self._last.pop(issue_id, None)
-                continue
-            context = {"sample": self._last.get(issue_id, {})}
             labels = {"issue_id": str(issue_id)}
             found.append(
                 threshold_sample(labels, count, rule.op, rule.threshold, rule.resolve_threshold, context)

@@ -118,12 +118,11 @@ class SecurityLogic(RuleLogic):
         found = []
         for key, counter in list(self._series.items()):
             count = counter.value(now_ms)
-            if count == 0:
-                del self._series[key]
-                self._last.pop(key, None)
-                continue
             labels = dict(zip(self._group, key, strict=True))
             context = {"sample": self._last.get(key, {})}
+            if count == 0:  # its last word is its zero, then it is forgotten
+                del self._series[key]
+                self._last.pop(key, None)
             found.append(
                 threshold_sample(labels, count, rule.op, rule.threshold, rule.resolve_threshold, context)
             )
