@@ -9,7 +9,7 @@ saved (`check_template`).
 Every template sees `value`, `threshold`, `labels`, `rule` (name, kind, window, severity),
 `project` and, where the rule has one, `sample` (the latest event or detection behind
 the value: name, message, url, level, route …) and the rule kind's own figures (burn
-rates, windows). Filters beyond Jinja's own: `percent` (0.053 → "5.3 %"), `duration`
+rates, windows). A missing variable renders as nothing. Filters beyond Jinja's own: `percent` (0.053 → "5.3 %"), `duration`
 (milliseconds → "2.5 s", "3 m"), `number` (at most 4 significant digits).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.nodes import Template as TemplateNode
-from jinja2.runtime import Undefined
+from jinja2.runtime import ChainableUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_OUTPUT = 4000
@@ -76,7 +76,7 @@ def _duration(value: Any) -> str:
 
 
 def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False, undefined=ChainableUndefined)
     env.filters["percent"] = _percent
     env.filters["number"] = _number
     env.filters["duration"] = _duration
@@ -115,7 +115,3 @@ def render(source: str, context: dict[str, Any]) -> str:
     except Exception as exc:  # a sandbox refusal, an undefined operation, a bad filter argument
         return f"{source[:200]} [template error: {type(exc).__name__}: {str(exc)[:200]}]"
     return text[:MAX_OUTPUT]
-
-
-def is_undefined(value: Any) -> bool:
-    return isinstance(value, Undefined)
