@@ -9,8 +9,9 @@ saved (`check_template`).
 Every template sees `value`, `threshold`, `labels`, `rule` (name, kind, window, severity),
 `project` and, where the rule has one, `sample` (the latest event or detection behind
 the value: name, message, url, level, route …) and the rule kind's own figures (burn
-rates, windows). A missing variable renders as nothing. Filters beyond Jinja's own: `percent` (0.053 → "5.3 %"), `duration`
-(milliseconds → "2.5 s", "3 m"), `number` (at most 4 significant digits).
+rates, windows); a missing variable renders as nothing. Filters beyond Jinja's own:
+`percent` (0.053 → "5.3 %"), `duration` (milliseconds → "2.5 s", "3 m"), `number` (at
+most 4 significant digits).
 """
 
 from __future__ import annotations

@@ -54,7 +54,11 @@ def test_format_duration(ms: int, text: str) -> None:
         (rule(colour="red"), "colour", "not a field of this rule kind"),
         (rule(select={"kind": "tweet"}), "select.kind", "Input should be"),
         (rule(select={"kind": "error", "min_status": 500}), "select", "request events only"),
-        (rule(select={"kind": "request", "min_status": 99}), "select.min_status", "greater than or equal to 100"),
+        (
+            rule(select={"kind": "request", "min_status": 99}),
+            "select.min_status",
+            "greater than or equal to 100",
+        ),
         (rule(resolve_threshold=5), "rule", "resolve_threshold must not be above threshold"),
         (rule(op="<", resolve_threshold=1), "rule", "resolve_threshold must not be below threshold"),
         (rule(labels={"severity": "x"}), "labels", "set by the rule itself"),
@@ -62,20 +66,74 @@ def test_format_duration(ms: int, text: str) -> None:
         (rule(summary="{{ value "), "summary", "template error"),
         (rule(**{"for": "1 hour"}), "for", "not a duration"),
         (rule(severity="page"), "severity", "'info', 'warning' or 'critical'"),
-        ({"kind": "percentile", "name": "p", "source": "metric", "percentile": 75, "window": "5m", "threshold": 1},
-         "rule", "metric is required"),
-        ({"kind": "percentile", "name": "p", "source": "request", "percentile": 100, "window": "5m", "threshold": 1},
-         "percentile", "less than 100"),
-        ({"kind": "availability", "name": "a", "window": "1h", "threshold": 99}, "threshold", "fraction from 0 to 1"),
-        ({"kind": "burn_rate", "name": "b", "sli": "latency", "objective": 99}, "rule", "threshold_ms is required"),
-        ({"kind": "burn_rate", "name": "b", "sli": "requests", "objective": 100}, "objective", "less than 100"),
-        ({"kind": "burn_rate", "name": "b", "sli": "requests", "objective": 99,
-          "windows": [{"long": "5m", "short": "1h", "factor": 2}]}, "windows.0", "shorter than the long"),
-        ({"kind": "heartbeat", "name": "h", "select": {"kind": "custom", "names": ["job_*"]}, "absent_for": "10m",
-          "group_by": ["name"]}, "rule", "exact names"),
-        ({"kind": "security", "name": "s", "window": "15m", "min_severity": "urgent"}, "min_severity", "Input should be"),
+        (
+            {
+                "kind": "percentile",
+                "name": "p",
+                "source": "metric",
+                "percentile": 75,
+                "window": "5m",
+                "threshold": 1,
+            },
+            "rule",
+            "metric is required",
+        ),
+        (
+            {
+                "kind": "percentile",
+                "name": "p",
+                "source": "request",
+                "percentile": 100,
+                "window": "5m",
+                "threshold": 1,
+            },
+            "percentile",
+            "less than 100",
+        ),
+        (
+            {"kind": "availability", "name": "a", "window": "1h", "threshold": 99},
+            "threshold",
+            "fraction from 0 to 1",
+        ),
+        (
+            {"kind": "burn_rate", "name": "b", "sli": "latency", "objective": 99},
+            "rule",
+            "threshold_ms is required",
+        ),
+        (
+            {"kind": "burn_rate", "name": "b", "sli": "requests", "objective": 100},
+            "objective",
+            "less than 100",
+        ),
+        (
+            {
+                "kind": "burn_rate",
+                "name": "b",
+                "sli": "requests",
+                "objective": 99,
+                "windows": [{"long": "5m", "short": "1h", "factor": 2}],
+            },
+            "windows.0",
+            "shorter than the long",
+        ),
+        (
+            {
+                "kind": "heartbeat",
+                "name": "h",
+                "select": {"kind": "custom", "names": ["job_*"]},
+                "absent_for": "10m",
+                "group_by": ["name"],
+            },
+            "rule",
+            "exact names",
+        ),
+        (
+            {"kind": "security", "name": "s", "window": "15m", "min_severity": "urgent"},
+            "min_severity",
+            "Input should be",
+        ),
     ],
-)  # fmt: skip
+)
 def test_validation_names_the_field(raw: dict[str, Any], field: str, says: str) -> None:
     with pytest.raises(RuleError) as caught:
         parse_rule(raw, "rules[2].")

@@ -7,7 +7,7 @@ import pytest
 from syncmon.alerting.model import AlertState
 from syncmon.alerting.state import RESOLVED_RETENTION_MS, AlertRecord, advance, expired
 
-P, F, R, I = AlertState.PENDING, AlertState.FIRING, AlertState.RESOLVED, AlertState.INACTIVE
+P, F, R, OFF = AlertState.PENDING, AlertState.FIRING, AlertState.RESOLVED, AlertState.INACTIVE
 T = 1_000_000
 
 
@@ -22,12 +22,12 @@ def record(
 @pytest.mark.parametrize(
     ("before", "condition", "now", "for_ms", "keep_ms", "after", "previous"),
     [
-        (None, True, T, 0, 0, F, I),  # no `for`: fires at once
-        (None, True, T, 60_000, 0, P, I),  # `for`: pending first
+        (None, True, T, 0, 0, F, OFF),  # no `for`: fires at once
+        (None, True, T, 60_000, 0, P, OFF),  # `for`: pending first
         (None, False, T, 0, 0, None, None),  # nothing, nothing
         (record(P), True, T + 59_999, 60_000, 0, P, None),  # `for` not yet elapsed
         (record(P), True, T + 60_000, 60_000, 0, F, P),  # elapsed: firing
-        (record(P), False, T + 30_000, 60_000, 0, I, P),  # pending dropped
+        (record(P), False, T + 30_000, 60_000, 0, OFF, P),  # pending dropped
         (record(F, fired=T), True, T + 5000, 0, 0, F, None),  # still true: no transition
         (record(F, fired=T), False, T + 5000, 0, 0, R, F),  # resolved at the first false
         (record(F, fired=T, last_true=T), False, T + 59_999, 0, 60_000, F, None),  # kept firing
