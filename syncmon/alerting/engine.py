@@ -8,7 +8,8 @@ only time changes: windows sliding past, `for` elapsing, keep_firing_for running
 heartbeats going quiet. New detections arrive from the security engine's listener.
 
 Every transition is saved (state and history, one transaction through the writer) before
-it is handed to `on_transitions`, and marked notified after. On start the engine loads
+it is handed to `on_transitions`, and marked notified right after (a crash in between
+hands it over again at the next start: at least once, never lost). On start the engine loads
 the rules and the saved states, rebuilds the windows from the store (seeding.py), hands
 over transitions a crash left un-notified, and evaluates: a firing alert whose condition
 still holds stays firing without a new transition, and one whose condition ended while
@@ -166,10 +167,8 @@ class AlertEngine:
         async with self._lock:
             now = self._clock.now_ms()
             version = await self._read(rule_store.rules_version)
-            transitions: list[Transition] = []
-            if version != self._version:
-                transitions += await self._reload(now)
-            transitions += self.evaluator.evaluate(now)
+            reloaded = await self._reload(now) if version != self._version else []  # committed there
+            transitions = self.evaluator.evaluate(now)
             self.evaluator.refresh_annotations()
             self.evaluator.expire(now)
             await self._commit(transitions, with_values=True)
@@ -179,7 +178,7 @@ class AlertEngine:
                 self._last_history_step_ms = now
                 cutoff = now - self._history_retention_ms
                 await self._writer.run(lambda conn: state_store.delete_history_before(conn, cutoff))
-            return transitions
+            return reloaded + transitions
 
     async def reload(self) -> list[Transition]:
         """Re-read the rules now (after the API changed one)."""
@@ -297,6 +296,7 @@ class AlertEngine:
         ids = await self._writer.run(save)
         if transitions:
             await self._hand_over(ids, transitions)
+            await self._mark()  # after the hand-over: its latency does not wait for this write
 
     def _project_id(self, transition: Transition) -> int:
         found = self.evaluator.project_of(transition.alert.rule_id or 0)

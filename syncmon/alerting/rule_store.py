@@ -105,6 +105,13 @@ def get_rule(conn: Connection, rule_id: int) -> StoredRule | None:
     return _from_row(row) if row else None
 
 
+def _stamp(conn: Connection, now_ms: int) -> int:
+    """A change time above every stored one, so `rules_version` changes with every change
+    even within one millisecond."""
+    latest = conn.execute(sa.select(sa.func.max(alert_rules.c.updated_ms))).scalar()
+    return max(now_ms, int(latest or 0) + 1)
+
+
 def _values(spec: Any) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -124,7 +131,7 @@ def create_rule(
             key=key,
             source=source,
             created_ms=now_ms,
-            updated_ms=now_ms,
+            updated_ms=_stamp(conn, now_ms),
             deleted_ms=None,
             **_values(spec),
         )
@@ -139,7 +146,7 @@ def update_rule(conn: Connection, rule_id: int, spec: Any, now_ms: int) -> Store
     conn.execute(
         alert_rules.update()
         .where(alert_rules.c.id == rule_id, alert_rules.c.deleted_ms.is_(None))
-        .values(updated_ms=now_ms, **_values(spec))
+        .values(updated_ms=_stamp(conn, now_ms), **_values(spec))
     )
     return get_rule(conn, rule_id)
 
@@ -153,7 +160,7 @@ def delete_rule(conn: Connection, rule_id: int, now_ms: int) -> bool:
         conn.execute(
             alert_rules.update()
             .where(alert_rules.c.id == rule_id)
-            .values(deleted_ms=now_ms, updated_ms=now_ms)
+            .values(deleted_ms=now_ms, updated_ms=_stamp(conn, now_ms))
         )
     else:
         conn.execute(alert_rules.delete().where(alert_rules.c.id == rule_id))
