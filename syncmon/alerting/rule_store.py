@@ -49,14 +49,17 @@ class StoredRule:
         )
 
     def describe(self) -> dict[str, Any]:
-        """The rule as the API and `syncmon rules list --json` show it."""
+        """The rule as the API and `syncmon rules list --json` show it: where it comes from,
+        and its definition as written (the fields of rules.yaml)."""
         return {
             "id": self.id,
             "project": self.project,
+            "name": self.name,
             "source": self.source,
+            "enabled": self.enabled,
             "created_at": self.created_ms / 1000,
             "updated_at": self.updated_ms / 1000,
-            **rule_document(self.spec),
+            "definition": rule_document(self.spec),
         }
 
 
