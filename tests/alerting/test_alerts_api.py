@@ -139,18 +139,42 @@ def test_other_bad_requests(live: LiveServer, admin_token: str, store: Store) ->
         assert client.delete(f"/api/v1/alerts/rules/{filed['id']}").status_code == 409
         created = client.post("/api/v1/alerts/rules", json=CHECKOUT).json()
         cases = [
-            ("PATCH", f"/api/v1/alerts/rules/{created['id']}", {"window": "0s"}, 400, "window: window must be at least 1s"),
-            ("PATCH", f"/api/v1/alerts/rules/{created['id']}", {"project": "x"}, 400, "project: cannot be changed"),
-            ("PATCH", f"/api/v1/alerts/rules/{created['id']}", {"kind": "ratio"}, 400, "numerator: Field required"),
+            (
+                "PATCH",
+                f"/api/v1/alerts/rules/{created['id']}",
+                {"window": "0s"},
+                400,
+                "window: window must be at least 1s",
+            ),
+            (
+                "PATCH",
+                f"/api/v1/alerts/rules/{created['id']}",
+                {"project": "x"},
+                400,
+                "project: cannot be changed",
+            ),
+            (
+                "PATCH",
+                f"/api/v1/alerts/rules/{created['id']}",
+                {"kind": "ratio"},
+                400,
+                "numerator: Field required",
+            ),
             ("PATCH", "/api/v1/alerts/rules/99999999", {"threshold": 1}, 404, "rule 99999999 not found"),
             ("GET", "/api/v1/alerts/rules/abc", None, 404, "rule 'abc' not found"),
             ("GET", "/api/v1/alerts/rules?kind=gauge", None, 400, "kind: must be one of"),
             ("GET", "/api/v1/alerts/rules?project=nope", None, 404, "project 'nope' not found"),
-            ("GET", "/api/v1/alerts?state=sleeping", None, 400, "state: must be one of pending, firing, resolved"),
+            (
+                "GET",
+                "/api/v1/alerts?state=sleeping",
+                None,
+                400,
+                "state: must be one of pending, firing, resolved",
+            ),
             ("GET", "/api/v1/alerts/history?rule=x", None, 400, "rule: a rule id"),
             ("GET", "/api/v1/alerts/history?since=yesterday", None, 400, "since:"),
             ("GET", "/api/v1/alerts/history?limit=0", None, 400, "limit:"),
-        ]  # fmt: skip
+        ]
         for method, path, body, status, message in cases:
             response = client.request(method, path, json=body)
             assert response.status_code == status, (path, response.text)

@@ -140,21 +140,38 @@ def test_a_rules_file_is_applied_as_a_set(store: Store, tmp_path: Path) -> None:
     ("document", "message"),
     [
         ({"rules": [{"name": "x", "kind": "count"}]}, "rules[0].project: required"),
-        ({"project": "nope", "rules": [{"name": "x", "kind": "count"}]}, "rules[0].project: no project 'nope'"),
         (
-            {"project": "syncscript", "rules": [{"name": "ok", "kind": "new_issue"}, {"name": "x", "kind": "count",
-             "select": {"kind": "error"}, "window": "soon", "threshold": 1}]},
+            {"project": "nope", "rules": [{"name": "x", "kind": "count"}]},
+            "rules[0].project: no project 'nope'",
+        ),
+        (
+            {
+                "project": "syncscript",
+                "rules": [
+                    {"name": "ok", "kind": "new_issue"},
+                    {
+                        "name": "x",
+                        "kind": "count",
+                        "select": {"kind": "error"},
+                        "window": "soon",
+                        "threshold": 1,
+                    },
+                ],
+            },
             "rules[1].window: 'soon' is not a duration",
         ),
         (
-            {"project": "syncscript", "rules": [{"name": "a", "kind": "new_issue"}, {"name": "a", "kind": "regression"}]},
+            {
+                "project": "syncscript",
+                "rules": [{"name": "a", "kind": "new_issue"}, {"name": "a", "kind": "regression"}],
+            },
             "rules[1].name: 'a' appears twice",
         ),
         ({"project": "syncscript", "groups": []}, "groups: not a field of a rules file"),
         ({"rules": {"name": "x"}}, "rules: expected a list"),
         (["not", "a", "mapping"], "must be a mapping"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_rules_file_changes_nothing(store: Store, document: Any, message: str) -> None:
     with store.engine.begin() as conn:
         apply_document(conn, {"project": "syncscript", "rules": [{"name": "keep", "kind": "new_issue"}]}, T0)
