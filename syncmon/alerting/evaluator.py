@@ -17,7 +17,7 @@ from typing import Any
 
 from syncmon.alerting.model import AlertState, Transition, fingerprint
 from syncmon.alerting.rule_store import StoredRule
-from syncmon.alerting.rules.base import RuleLogic, Sample
+from syncmon.alerting.rules.base import MAX_SERIES, Context, RuleLogic, Sample
 from syncmon.alerting.rules.build import build_logic
 from syncmon.alerting.spec import format_duration
 from syncmon.alerting.state import AlertRecord, advance, expired
@@ -35,11 +35,23 @@ class CompiledRule:
     signature: bytes
     base_labels: dict[str, str]
     records: dict[str, AlertRecord] = field(default_factory=dict)
-    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contexts: dict[str, Context] = field(default_factory=dict)
+    identities: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = field(default_factory=dict)
 
     @property
     def id(self) -> int:
         return self.rule.id
+
+    def identity(self, series: dict[str, str]) -> tuple[dict[str, str], str]:
+        """(labels, fingerprint) of one series, hashed once and remembered."""
+        key = tuple(series.items())
+        found = self.identities.get(key)
+        if found is None:
+            labels = {**self.base_labels, **series}
+            found = (labels, fingerprint(labels))
+            if len(self.identities) < 4 * MAX_SERIES:
+                self.identities[key] = found
+        return found
 
 
 def compile_rule(rule: StoredRule) -> CompiledRule:
@@ -216,13 +228,15 @@ class Evaluator:
         samples = compiled.logic.samples(now_ms)
         seen: set[str] = set()
         transitions: list[Transition] = []
+        records = compiled.records
         for sample in samples:
-            labels = {**compiled.base_labels, **sample.labels}
-            fp = fingerprint(labels)
+            labels, fp = compiled.identity(sample.labels)
             if fp in seen:
                 continue
             seen.add(fp)
-            record = compiled.records.get(fp)
+            record = records.get(fp)
+            if record is None and not sample.firing:
+                continue  # the common case: nothing active, nothing to start
             condition = sample.holding if record is not None and record.active else sample.firing
             compiled.contexts[fp] = sample.context
             new, previous = advance(
@@ -237,7 +251,9 @@ class Evaluator:
                 value=sample.value,
             )
             transitions.extend(self._after(compiled, fp, record, new, previous, now_ms, sample))
-        for fp, record in list(compiled.records.items()):
+        if len(seen) >= len(records):
+            return transitions  # every record had its sample
+        for fp, record in list(records.items()):
             if fp in seen or not record.active:
                 continue
             new, previous = advance(
@@ -312,7 +328,8 @@ class Evaluator:
         for name in ("op", "per", "percentile"):
             if hasattr(spec, name):
                 rule[name] = getattr(spec, name)
-        sample_context = compiled.contexts.get(record.fingerprint, {})
+        found = compiled.contexts.get(record.fingerprint, {})
+        sample_context = found() if callable(found) else found
         return {
             "sample": {},
             **extra,

@@ -9,6 +9,7 @@ from the events and from `now`, so the same input gives the same alerts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from syncmon.events import Event
 from syncmon.security.detection import Detection
 
 MAX_SERIES = 1000  # per rule: a group_by on a high-cardinality field must not eat the memory
+# Template variables of a sample, or a function giving them: most samples are never shown,
+# so rules whose figures cost something to assemble hand over the function.
+Context = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -28,7 +32,7 @@ class Sample:
     value: float | None
     firing: bool
     holding: bool
-    context: dict[str, Any] = field(default_factory=dict)
+    context: Context = field(default_factory=dict)
 
 
 def compare(value: float, op: str, threshold: float) -> bool:
@@ -47,11 +51,11 @@ def threshold_sample(
     op: str,
     threshold: float,
     resolve_threshold: float | None,
-    context: dict[str, Any] | None = None,
+    context: Context | None = None,
 ) -> Sample:
     firing = compare(value, op, threshold)
     holding = firing if resolve_threshold is None else compare(value, op, resolve_threshold)
-    return Sample(labels, value, firing, holding, context or {})
+    return Sample(labels, value, firing, holding, context if context is not None else {})
 
 
 class RuleLogic:
@@ -75,6 +79,11 @@ class RuleLogic:
     def template_context(self) -> dict[str, Any]:
         """Rule-level template variables (beyond value, threshold and labels)."""
         return {}
+
+
+def event_context(event: Event | None, **figures: Any) -> Context:
+    """Template variables of a sample: `figures` and the event behind it, built when asked."""
+    return lambda: {**figures, "sample": sample_of(event) if event is not None else {}}
 
 
 def sample_of(event: Event) -> dict[str, Any]:

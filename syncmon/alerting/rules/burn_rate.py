@@ -21,10 +21,10 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-from syncmon.alerting.rules.base import RuleLogic, Sample
+from syncmon.alerting.rules.base import Context, RuleLogic, Sample
 from syncmon.alerting.rules.ratio import check_failed, check_status
 from syncmon.alerting.selectors import compile_filter, name_matcher, status_of
-from syncmon.alerting.spec import BurnRateRule, format_duration
+from syncmon.alerting.spec import BurnRateRule, BurnWindow, format_duration
 from syncmon.alerting.windows import PairWindow
 from syncmon.events import Event, Kind
 from syncmon.metrics.sketch_rollups import metric_name
@@ -45,6 +45,12 @@ class BurnRateLogic(RuleLogic):
     def __init__(self, rule: BurnRateRule) -> None:
         self.rule = rule
         self._budget = budget_of(Fraction(rule.objective))
+        self._budget_float = float(self._budget)
+        # Per severity, its rows with the bad fraction they must exceed (factor x budget).
+        grouped: dict[str, list[tuple[BurnWindow, Fraction]]] = {}
+        for row in rule.windows:
+            grouped.setdefault(row.severity.value, []).append((row, Fraction(row.factor) * self._budget))
+        self._rows = sorted(grouped.items(), key=lambda item: SEVERITY_ORDER.index(item[0]))
         lengths = sorted({w.long for w in rule.windows} | {w.short for w in rule.windows})
         self.horizon_ms = lengths[-1]
         self._windows = {length: PairWindow(length) for length in lengths}
@@ -108,40 +114,50 @@ class BurnRateLogic(RuleLogic):
 
     def samples(self, now_ms: int) -> list[Sample]:
         counts = {length: window.counts(now_ms) for length, window in self._windows.items()}
-        by_severity: dict[str, list[dict[str, Any]]] = {}
-        for row in self.rule.windows:
-            long_bad, long_total = counts[row.long]
-            short_bad, short_total = counts[row.short]
-            if long_total < self.rule.min_count or short_total < self.rule.min_count:
-                by_severity.setdefault(row.severity.value, [])
-                continue
-            burn_long = burn_rate(long_bad, long_total, self._budget)
-            burn_short = burn_rate(short_bad, short_total, self._budget)
-            factor = Fraction(row.factor)
-            by_severity.setdefault(row.severity.value, []).append(
-                {
-                    "long": format_duration(row.long),
-                    "short": format_duration(row.short),
-                    "factor": float(factor),
-                    "burn_long": float(burn_long),
-                    "burn_short": float(burn_short),
-                    "bad_long": long_bad,
-                    "total_long": long_total,
-                    "bad_short": short_bad,
-                    "total_short": short_total,
-                    "breached": burn_long > factor and burn_short > factor,
-                }
-            )
         found = []
-        for severity in sorted(by_severity, key=SEVERITY_ORDER.index):
-            rows = by_severity[severity]
-            if not rows:
+        for severity, rows in self._rows:
+            measured = []
+            for row, limit in rows:
+                (long_bad, long_total), (short_bad, short_total) = counts[row.long], counts[row.short]
+                if long_total < self.rule.min_count or short_total < self.rule.min_count:
+                    continue
+                # bad/total > factor x budget, decided in integers: bad * q > p * total
+                breached = long_bad * limit.denominator > limit.numerator * long_total and (
+                    short_bad * limit.denominator > limit.numerator * short_total
+                )
+                measured.append(
+                    (breached, long_bad / long_total / self._budget_float / float(row.factor), row)
+                )
+            if not measured:
                 continue
-            breached = [r for r in rows if r["breached"]]
-            shown = breached[0] if breached else max(rows, key=lambda r: r["burn_long"] / r["factor"])
-            firing = bool(breached)
-            found.append(Sample({"severity": severity}, shown["burn_long"], firing, firing, dict(shown)))
+            hit = next((m for m in measured if m[0]), None)
+            firing, _, row = hit if hit is not None else max(measured, key=lambda m: m[1])
+            long_bad, long_total = counts[row.long]
+            value = long_bad / long_total / self._budget_float
+            found.append(
+                Sample({"severity": severity}, value, firing, firing, self._context(counts, row, firing))
+            )
         return found
+
+    def _context(self, counts: dict[int, tuple[int, int]], row: BurnWindow, breached: bool) -> Context:
+        """The shown row's figures for templates, computed only when a template asks."""
+
+        def figures() -> dict[str, Any]:
+            (long_bad, long_total), (short_bad, short_total) = counts[row.long], counts[row.short]
+            return {
+                "long": format_duration(row.long),
+                "short": format_duration(row.short),
+                "factor": float(row.factor),
+                "burn_long": float(burn_rate(long_bad, long_total, self._budget)),
+                "burn_short": float(burn_rate(short_bad, short_total, self._budget)) if short_total else 0.0,
+                "bad_long": long_bad,
+                "total_long": long_total,
+                "bad_short": short_bad,
+                "total_short": short_total,
+                "breached": breached,
+            }
+
+        return figures
 
     def template_context(self) -> dict[str, Any]:
         rule = self.rule

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, sample_of, threshold_sample
+from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, event_context, threshold_sample
 from syncmon.alerting.selectors import compile_selector, group_value
 from syncmon.alerting.spec import CountRule, format_duration
 from syncmon.alerting.windows import WindowCounter
@@ -57,7 +57,7 @@ class CountLogic(RuleLogic):
                 # The series' last word is its zero, then it is forgotten.
                 del self._series[key]
                 self._last.pop(key, None)
-            context = {"count": count, "sample": sample_of(last) if last else {}}
+            context = event_context(last, count=count)
             labels = dict(zip(self._group, key, strict=True))
             value = count * self._scale
             found.append(

@@ -11,7 +11,7 @@ of seconds since the last event.
 
 from __future__ import annotations
 
-from syncmon.alerting.rules.base import RuleLogic, Sample, sample_of
+from syncmon.alerting.rules.base import RuleLogic, Sample, event_context
 from syncmon.alerting.selectors import compile_selector
 from syncmon.alerting.spec import HeartbeatRule
 from syncmon.events import Event
@@ -52,6 +52,6 @@ class HeartbeatLogic(RuleLogic):
             absent = quiet_ms >= self.rule.absent_for
             labels = {"name": name} if self._by_name else {}
             event = self._event.get(name)
-            context = {"last_seen_ms": last_ms, "sample": sample_of(event) if event else {}}
+            context = event_context(event, last_seen_ms=last_ms)
             found.append(Sample(labels, quiet_ms / 1000, absent, absent, context))
         return found

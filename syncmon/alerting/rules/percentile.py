@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, sample_of, threshold_sample
+from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, event_context, threshold_sample
 from syncmon.alerting.selectors import compile_filter, group_value
 from syncmon.alerting.spec import PercentileRule
 from syncmon.alerting.windows import WindowedBins
@@ -63,7 +63,7 @@ class PercentileLogic(RuleLogic):
             if bins.count < rule.min_count:
                 continue
             last = self._last.get(key)
-            context = {"count": bins.count, "sample": sample_of(last) if last else {}}
+            context = event_context(last, count=bins.count)
             labels = dict(zip(self._group, key, strict=True))
             found.append(
                 threshold_sample(labels, value, rule.op, rule.threshold, rule.resolve_threshold, context)
