@@ -10,8 +10,9 @@ projects: requests 50 % (1 % 5xx, 3 % 4xx, lognormal durations over 40 routes), 
 metrics 15 %, page views 10 %, errors 8 % (a new issue now and then), security events
 5 %, custom events 12 %. The stream is cut into committed batches of `--batch` events and
 fed to the engine's core (syncmon.alerting.evaluator.Evaluator) as the engine does it:
-`observe(batch)` then `evaluate(now, touched rules)`, and every 5 simulated seconds a tick
-evaluates all rules. Persistence is not part of it: only transitions are written, and
+`observe(batch)` then `evaluate_batch(now, touched rules)` (ratio, percentile and burn-rate
+rules at most once a second, the deferred ones a second later), and every 5 simulated
+seconds a tick evaluates all rules. Persistence is not part of it: only transitions are written, and
 they are rare.
 
 Reports, as a Markdown table: events/s sustained (events / CPU seconds of the whole run),
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from syncmon.alerting.defaults import default_rules  # noqa: E402
-from syncmon.alerting.evaluator import Evaluator  # noqa: E402
+from syncmon.alerting.evaluator import COALESCE_MS, Evaluator  # noqa: E402
 from syncmon.alerting.rule_store import StoredRule  # noqa: E402
 from syncmon.alerting.spec import parse_rule  # noqa: E402
 from syncmon.events import Event, Kind  # noqa: E402
@@ -225,6 +226,7 @@ def run(rules: list[StoredRule], events: list[Event], batch: int, profile: bool)
     per_tick: list[float] = []
     transitions = 0
     next_tick = T0
+    deferred_since = -1
     profiler = cProfile.Profile() if profile else None
     started = time.process_time()
     if profiler:
@@ -240,8 +242,15 @@ def run(rules: list[StoredRule], events: list[Event], batch: int, profile: bool)
             per_tick.append(time.process_time() - before)
             next_tick += TICK_MS
         before = time.process_time()
+        if evaluator.deferred and now - deferred_since >= COALESCE_MS:  # the engine's timer
+            transitions += len(evaluator.evaluate_deferred(now))
+            deferred_since = -1
         touched = evaluator.observe(chunk)
-        transitions += len(evaluator.evaluate(now, touched))
+        transitions += len(evaluator.evaluate_batch(now, touched))
+        if evaluator.deferred and deferred_since < 0:
+            deferred_since = now
+        elif not evaluator.deferred:
+            deferred_since = -1
         evaluator.take_changes(with_values=False)
         per_batch.append(time.process_time() - before)
     if profiler:

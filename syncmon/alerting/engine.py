@@ -3,7 +3,8 @@
 It subscribes to the feed like the security engine. Each batch goes to the rules that read
 its events (indexed by project and kind); only the rules that took something are
 evaluated, at once, so a count rule crossing its threshold fires in the batch that carried
-the crossing event. A tick (`alert_eval_interval_seconds`) evaluates every rule, for what
+the crossing event (ratio, percentile and burn-rate rules at most once a second:
+`Evaluator.evaluate_batch`). A tick (`alert_eval_interval_seconds`) evaluates every rule, for what
 only time changes: windows sliding past, `for` elapsing, keep_firing_for running out,
 heartbeats going quiet. New detections arrive from the security engine's listener.
 
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from syncmon.alerting import rule_store, seeding, state_store
-from syncmon.alerting.evaluator import Evaluator
+from syncmon.alerting.evaluator import COALESCE_MS, Evaluator
 from syncmon.alerting.model import AlertState, Transition
 from syncmon.alerting.rules.burn_rate import BurnRateLogic
 from syncmon.alerting.rules.heartbeat import HeartbeatLogic
@@ -75,6 +76,7 @@ class AlertEngine:
         self._early_detections: list[Detection] | None = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_history_step_ms = 0
+        self._deferred_pending = False
         self.started = asyncio.Event()
         self.transitions_handed_over = 0
 
@@ -142,9 +144,24 @@ class AlertEngine:
             touched = self.evaluator.observe(events)
             if not touched:
                 return []
-            transitions = self.evaluator.evaluate(self._clock.now_ms(), touched)
+            transitions = self.evaluator.evaluate_batch(self._clock.now_ms(), touched)
             await self._commit(transitions, with_values=False)
+            self._schedule_deferred()
             return transitions
+
+    def _schedule_deferred(self) -> None:
+        """Rules a batch deferred are evaluated a moment later, whether or not more batches
+        come (the delay is wall-clock: it spaces CPU work, it is not part of any rule)."""
+        if self.evaluator.deferred and not self._deferred_pending:
+            self._deferred_pending = True
+            self._spawn(self._evaluate_deferred())
+
+    async def _evaluate_deferred(self) -> None:
+        await asyncio.sleep(COALESCE_MS / 1000)
+        async with self._lock:
+            self._deferred_pending = False
+            transitions = self.evaluator.evaluate_deferred(self._clock.now_ms())
+            await self._commit(transitions, with_values=False)
 
     def observe_detections(self, found: list[Detection]) -> None:
         """The security engine's listener: new detections, evaluated in a task of their own."""
@@ -158,7 +175,7 @@ class AlertEngine:
             touched = self.evaluator.observe_detections(found)
             if not touched:
                 return []
-            transitions = self.evaluator.evaluate(self._clock.now_ms(), touched)
+            transitions = self.evaluator.evaluate_batch(self._clock.now_ms(), touched)
             await self._commit(transitions, with_values=False)
             return transitions
 

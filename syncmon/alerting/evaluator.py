@@ -26,6 +26,7 @@ from syncmon.events import Event
 from syncmon.security.detection import Detection
 
 log = logging.getLogger(__name__)
+COALESCE_MS = 1000  # batch evaluations of a non-immediate rule are at least this far apart
 
 
 @dataclass(slots=True)
@@ -76,6 +77,8 @@ class Evaluator:
         self._dirty: set[tuple[int, str]] = set()  # value updates: persist on the tick
         self._gone: set[tuple[int, str]] = set()
         self._projects: dict[int, int] = {}  # rule id → project id, also of rules since removed
+        self._batch_evaluated: dict[int, int] = {}  # rule id → when a batch last evaluated it
+        self.deferred: set[int] = set()  # touched by a batch, waiting for their next evaluation
         self.last_seq = 0
 
     # --- rules -------------------------------------------------------------------------
@@ -209,7 +212,36 @@ class Evaluator:
 
     # --- evaluation ------------------------------------------------------------------------
 
+    def evaluate_batch(self, now_ms: int, touched: Iterable[int]) -> list[Transition]:
+        """The rules a batch touched: immediate ones now (a count crossing its threshold fires
+        in the batch that crossed it); the others now unless a batch evaluated them less than
+        COALESCE_MS ago, else they wait in `deferred` (the engine evaluates those a moment
+        later), so a stream of small batches costs them one evaluation a second, not one
+        a batch."""
+        ready: list[int] = []
+        for rule_id in touched:
+            compiled = self._rules.get(rule_id)
+            if compiled is None:
+                continue
+            if not compiled.logic.immediate:
+                last = self._batch_evaluated.get(rule_id)
+                if last is not None and now_ms - last < COALESCE_MS:
+                    self.deferred.add(rule_id)
+                    continue
+                self._batch_evaluated[rule_id] = now_ms
+                self.deferred.discard(rule_id)
+            ready.append(rule_id)
+        return self.evaluate(now_ms, ready)
+
+    def evaluate_deferred(self, now_ms: int) -> list[Transition]:
+        ids, self.deferred = self.deferred, set()
+        for rule_id in ids:
+            self._batch_evaluated[rule_id] = now_ms
+        return self.evaluate(now_ms, ids)
+
     def evaluate(self, now_ms: int, rule_ids: Iterable[int] | None = None) -> list[Transition]:
+        if rule_ids is None:
+            self.deferred.clear()  # every rule is evaluated now
         transitions: list[Transition] = []
         targets = (
             self._rules.values()

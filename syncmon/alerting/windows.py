@@ -109,13 +109,14 @@ class PairWindow:
 class WindowedBins:
     """Values over a window as DDSketch bin counts, for percentiles (values >= 0)."""
 
-    __slots__ = ("_buckets", "_span", "_step", "bins", "count", "zeros")
+    __slots__ = ("_buckets", "_sorted", "_span", "_step", "bins", "count", "zeros")
 
     def __init__(self, window_ms: int) -> None:
         self._step = step_ms(window_ms)
         self._span = max(1, window_ms // self._step)
         self._buckets: deque[tuple[int, dict[int, int]]] = deque()
         self.bins: dict[int, int] = {}
+        self._sorted: list[int] | None = None  # the keys in order, until a key comes or goes
         self.zeros = 0
         self.count = 0
 
@@ -142,7 +143,12 @@ class WindowedBins:
         if key == _ZERO_KEY:
             self.zeros += n
         else:
-            self.bins[key] = self.bins.get(key, 0) + n
+            held = self.bins.get(key)
+            if held is None:
+                self.bins[key] = n
+                self._sorted = None
+            else:
+                self.bins[key] = held + n
         self.count += n
 
     def expire(self, now_ms: int) -> None:
@@ -160,6 +166,7 @@ class WindowedBins:
                     self.bins[key] = left
                 else:
                     del self.bins[key]
+                    self._sorted = None
 
     def quantile(self, now_ms: int, q: float) -> float | None:
         """The value at quantile q (0..1), as DDSketch answers it; None when empty."""
@@ -170,7 +177,9 @@ class WindowedBins:
         if rank < self.zeros:
             return 0.0
         running = float(self.zeros)
-        for key in sorted(self.bins):
+        if self._sorted is None:
+            self._sorted = sorted(self.bins)
+        for key in self._sorted:
             running += self.bins[key]
             if running > rank:
                 return float(MAPPING.value(key))

@@ -14,8 +14,9 @@ A case file under tests/alerting/cases/ holds `tests:`; each test gives
   (`resolved`).
 
 The runner drives the pure core (syncmon.alerting.evaluator.Evaluator) with a ManualClock:
-events go in at their times and evaluate the rules they touch at once, as committed
-batches do; every `interval` all rules are evaluated, as the tick does. An expectation
+events go in at their times and evaluate the rules they touch, as committed batches do
+(rules a batch defers are evaluated a second later, as the engine's timer does); every
+`interval` all rules are evaluated, as the tick does. An expectation
 reads the state after everything up to its time happened.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from syncmon.alerting.evaluator import Evaluator
+from syncmon.alerting.evaluator import COALESCE_MS, Evaluator
 from syncmon.alerting.model import AlertState
 from syncmon.alerting.rule_store import StoredRule
 from syncmon.alerting.spec import parse_duration, parse_rule
@@ -174,15 +175,20 @@ def run_case(case: Case) -> list[str]:
         checks.setdefault(_ms(expectation["at"]), []).append(expectation)
         moments.setdefault(_ms(expectation["at"]), [])
     failures: list[str] = []
-    for t in sorted(moments):
+    while moments:
+        t = min(moments)
         clock.ms = T0 + t
-        what = moments[t]
+        what = moments.pop(t)
+        if "deferred" in what:
+            evaluator.evaluate_deferred(clock.now_ms())
         if "events" in what:
             batch = [e for at, e in case.events if at == t]
-            evaluator.evaluate(clock.now_ms(), evaluator.observe(batch))
+            evaluator.evaluate_batch(clock.now_ms(), evaluator.observe(batch))
         if "detections" in what:
             found = [d for at, d in case.detections if at == t]
-            evaluator.evaluate(clock.now_ms(), evaluator.observe_detections(found))
+            evaluator.evaluate_batch(clock.now_ms(), evaluator.observe_detections(found))
+        if evaluator.deferred and t + COALESCE_MS <= end:  # as the engine's timer does
+            moments.setdefault(t + COALESCE_MS, []).append("deferred")
         if "tick" in what:
             evaluator.evaluate(clock.now_ms())
             evaluator.refresh_annotations()

@@ -259,3 +259,22 @@ def test_rules_apply_and_list_commands(cli: RulesCli, store: Store, tmp_path: Pa
     with store.engine.connect() as conn:
         audit = conn.execute(sa.text("SELECT action FROM audit_log WHERE action = 'alert_rules.apply'")).all()
     assert len(audit) == 1
+
+
+def test_the_documented_example_file_applies(store: Store) -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "rules.example.yaml"
+    with store.engine.begin() as conn:
+        result = apply_file(conn, example, T0)
+        listed = rule_store.list_rules(conn, store.project.id)
+    assert len(result.created) == 9
+    kinds = {r.spec.kind for r in listed if r.source == "file"}
+    assert kinds == {
+        "count",
+        "ratio",
+        "percentile",
+        "availability",
+        "security",
+        "new_issue",
+        "burn_rate",
+        "heartbeat",
+    }

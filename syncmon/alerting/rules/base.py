@@ -63,6 +63,9 @@ class RuleLogic:
 
     kinds: frozenset[str] = frozenset()  # event kinds the rule reads
     reads_detections = False
+    # Evaluated on every batch it reads (counts: their crossing event fires at once); the
+    # others (ratios, percentiles, burn rates over minutes to days) at most once a second.
+    immediate = True
     horizon_ms = 0  # how far back its windows reach (what a restart must replay)
     dropped_series = 0
 

@@ -42,6 +42,8 @@ def burn_rate(bad: int, total: int, budget: Fraction) -> Fraction:
 
 
 class BurnRateLogic(RuleLogic):
+    immediate = False
+
     def __init__(self, rule: BurnRateRule) -> None:
         self.rule = rule
         self._budget = budget_of(Fraction(rule.objective))

@@ -21,6 +21,8 @@ from syncmon.metrics.sketch_rollups import metric_name
 
 
 class PercentileLogic(RuleLogic):
+    immediate = False
+
     def __init__(self, rule: PercentileRule) -> None:
         self.rule = rule
         self.horizon_ms = rule.window

@@ -22,6 +22,8 @@ CHECK_OK = frozenset({"ok", "up", "success", "passed"})
 class _PairLogic(RuleLogic):
     """Shared bookkeeping: (part, whole) per series over one window."""
 
+    immediate = False
+
     def __init__(self, window_ms: int, group_by: list[str], min_count: int) -> None:
         self.horizon_ms = window_ms
         self._window = window_ms
