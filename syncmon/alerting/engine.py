@@ -253,7 +253,13 @@ class AlertEngine:
         if not kinds:
             return
         project_ids = sorted({self.evaluator.rules[i].rule.project_id for i in rule_ids})
-        after = 0
+
+        def floor(conn: Connection) -> int:
+            return seeding.replay_floor(conn, since_ms, kinds, project_ids)
+
+        after = await self._read(floor)
+        if after:
+            log.warning("alert replay limited to the newest %d events", seeding.REPLAY_MAX_EVENTS)
         while True:
 
             def page_after(conn: Connection, after: int = after) -> list[Event]:

@@ -31,6 +31,7 @@ from syncmon.store.schema import detections, rollup_sketches
 from syncmon.store.schema import events as events_table
 
 REPLAY_PAGE = 5000
+REPLAY_MAX_EVENTS = 1_000_000  # a start replays at most the newest this many events
 
 
 def replay_page(
@@ -55,6 +56,27 @@ def replay_page(
         conditions.append(t.c.seq <= up_to_seq)
     statement = sa.select(t).where(*conditions).order_by(t.c.seq).limit(limit)
     return [event_from_row(row) for row in conn.execute(statement)]
+
+
+def replay_floor(
+    conn: Connection,
+    since_ms: int,
+    kinds: Sequence[str],
+    project_ids: Sequence[int],
+    cap: int = REPLAY_MAX_EVENTS,
+) -> int:
+    """The seq after which at most `cap` events of the replay remain (0: all of them), so a
+    start after an hour of heavy traffic replays the newest part instead of stalling."""
+    t = events_table
+    statement = (
+        sa.select(t.c.seq)
+        .where(t.c.received_ms >= since_ms, t.c.kind.in_(list(kinds)), t.c.project_id.in_(list(project_ids)))
+        .order_by(t.c.seq.desc())
+        .offset(cap)
+        .limit(1)
+    )
+    found = conn.execute(statement).scalar()
+    return int(found) if found is not None else 0
 
 
 def detections_since(conn: Connection, project_ids: Sequence[int], since_ms: int) -> list[Detection]:

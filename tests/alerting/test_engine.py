@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from syncmon.alerting import rule_store, state_store
+from syncmon.alerting import rule_store, seeding, state_store
 from syncmon.alerting.engine import AlertEngine
 from syncmon.alerting.model import AlertState, Transition
 from syncmon.alerting.spec import parse_rule
@@ -372,3 +372,12 @@ async def test_state_and_history_survive_in_the_store(harness: Harness) -> None:
     assert (
         rows[0]["ends_at"] == (T0 + 90 * SEC) / 1000 and rows[0]["labels"]["alertname"] == "failed_checkouts"
     )
+
+
+async def test_a_start_replays_at_most_the_newest_events(harness: Harness) -> None:
+    await harness.commit([harness.event("checkout_failed") for _ in range(10)])
+    kinds, pids = [Kind.CUSTOM.value], [harness.store.project.id]
+    with harness.store.engine.connect() as conn:
+        floor = seeding.replay_floor(conn, T0, kinds, pids, cap=3)
+        assert len(seeding.replay_page(conn, T0, kinds, pids, floor, None)) == 3
+        assert seeding.replay_floor(conn, T0, kinds, pids, cap=10) == 0
