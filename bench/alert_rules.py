@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ CUSTOM = ["checkout_completed", "cart_viewed", "signup", "search_performed", "ch
 def custom_rules(count: int, rng: random.Random) -> list[dict[str, Any]]:
     """Custom rules of every evaluating kind, with filters and group_by."""
     made: list[dict[str, Any]] = []
-    shapes = [
+    shapes: list[Callable[[int], dict[str, Any]]] = [
         lambda i: {
             "kind": "count",
             "select": {"kind": "request", "min_status": 500},
@@ -256,7 +257,7 @@ def run(rules: list[StoredRule], events: list[Event], batch: int, profile: bool)
     if profiler:
         profiler.disable()
     total = time.process_time() - started
-    result = {
+    result: dict[str, Any] = {
         "cpu_s": total,
         "events_per_s": len(events) / total,
         "batch_mean_ms": statistics.fmean(per_batch) * 1000,
