@@ -29,8 +29,8 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
