@@ -44,6 +44,8 @@ T = TypeVar("T")
 Reader = Callable[[Callable[[Connection], T]], Awaitable[T]]
 OnTransitions = Callable[[list[Transition]], Awaitable[None]]
 HISTORY_STEP_MS = 3_600_000
+START_RETRY_S = 5.0
+EARLY_DETECTIONS_MAX = 10_000  # detections kept for the rules while the engine starts
 
 
 class AlertEngine:
@@ -87,7 +89,15 @@ class AlertEngine:
         subscription = feed.subscribe("alerting")
         ticker: asyncio.Task[None] | None = None
         try:
-            await self.start()
+            while True:
+                try:
+                    await self.start()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alert engine could not start; trying again in %.0f s", START_RETRY_S)
+                    await asyncio.sleep(START_RETRY_S)
             ticker = asyncio.create_task(self._tick_loop())
             async for batch in subscription:
                 fresh = [e for e in batch if e.seq is None or e.seq > self.evaluator.last_seq]
@@ -166,7 +176,8 @@ class AlertEngine:
     def observe_detections(self, found: list[Detection]) -> None:
         """The security engine's listener: new detections, evaluated in a task of their own."""
         if self._early_detections is not None:
-            self._early_detections.extend(found)
+            room = EARLY_DETECTIONS_MAX - len(self._early_detections)
+            self._early_detections.extend(found[: max(0, room)])
             return
         self._spawn(self._detections(list(found)))
 

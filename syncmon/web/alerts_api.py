@@ -15,6 +15,7 @@ Every change is written to the audit log and picked up by the engine at once.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -34,6 +35,7 @@ from syncmon.web.responses import JSONResponse
 if TYPE_CHECKING:
     from syncmon.app import Services
 
+log = logging.getLogger(__name__)
 MAX_RULE_BYTES = 65_536
 ALERT_STATES = ("pending", "firing", "resolved")
 HISTORY_STATES = tuple(s.value for s in AlertState)
@@ -88,7 +90,11 @@ def routes(services: Services) -> list[Route]:
         return caller
 
     async def changed() -> None:
-        await services.alerts.reload()
+        """Let the engine pick the change up now (the tick would, within seconds, anyway)."""
+        try:
+            await services.alerts.reload()
+        except Exception:
+            log.exception("alert engine could not reload the rules; the next tick will")
 
     async def list_rules(request: Request) -> Response:
         try:

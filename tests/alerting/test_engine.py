@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syncmon.alerting import engine as engine_module
 from syncmon.alerting import rule_store, seeding, state_store
 from syncmon.alerting.engine import AlertEngine
 from syncmon.alerting.model import AlertState, Transition
@@ -26,6 +27,7 @@ from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
 from syncmon.metrics import sketch_rollups
 from syncmon.metrics.rollups import apply_count_rollups
+from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.writer import Writer
 from syncmon.security.detection import Detection, Severity
 from syncmon.store.schema import alert_history, alert_states
@@ -381,3 +383,32 @@ async def test_a_start_replays_at_most_the_newest_events(harness: Harness) -> No
         floor = seeding.replay_floor(conn, T0, kinds, pids, cap=3)
         assert len(seeding.replay_page(conn, T0, kinds, pids, floor, None)) == 3
         assert seeding.replay_floor(conn, T0, kinds, pids, cap=10) == 0
+
+
+async def test_an_engine_that_cannot_start_tries_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "START_RETRY_S", 0.01)
+    engine = await harness.engine(start=False)
+    failures = [RuntimeError("the store is not reachable yet")]
+    read = harness.read
+
+    async def flaky_read(fn: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await read(fn)
+
+    engine._read = flaky_read
+
+    async def no_events(first: int, last: int) -> list[Event]:
+        return []
+
+    feed = Feed(no_events)
+    feed.bind(asyncio.get_running_loop())
+    task = asyncio.create_task(engine.run(feed))
+    try:
+        await asyncio.wait_for(engine.started.wait(), timeout=30)
+        assert failures == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
