@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.alerting.engine import AlertEngine, log_transitions
 from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
@@ -41,6 +42,7 @@ from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
 from syncmon.web import (
+    alerts_api,
     analytics_api,
     api,
     channels_api,
@@ -73,6 +75,7 @@ class Services:
     gateway: IngestGateway
     security: SecurityEngine
     delivery: DeliveryWorker
+    alerts: AlertEngine
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -127,8 +130,19 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         replay_ms=settings.security_replay_seconds * 1000,
     )
     delivery = worker_from_settings(settings, writer.run, clock)
+    alerts = AlertEngine(
+        read=lambda fn: services.read(fn),
+        writer=writer,
+        clock=clock,
+        on_transitions=log_transitions,
+        interval_ms=int(settings.alert_eval_interval_seconds * 1000),
+        replay_ms=settings.alert_replay_seconds * 1000,
+        history_retention_ms=settings.alert_history_days * DAY_MS,
+        generator_url=settings.effective_public_url + "/api/v1/alerts/rules/{rule_id}",
+    )
+    security.add_listener(alerts.observe_detections)
     services = Services(
-        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, delivery
+        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, delivery, alerts
     )
     return services
 
@@ -191,6 +205,7 @@ def create_app(
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
         services.tasks.append(asyncio.create_task(services.delivery.run()))
+        services.tasks.append(asyncio.create_task(services.alerts.run(services.feed)))
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -232,6 +247,7 @@ def create_app(
             *performance_api.routes(services),
             *analytics_api.routes(services),
             *channels_api.routes(services),
+            *alerts_api.routes(services),
             *health.routes(services),
             *sdk_scripts.routes(),
             *posthog_static.routes(),

@@ -1,4 +1,8 @@
-"""First start: migrate the store, create the `syncscript` project and the first admin."""
+"""First start: migrate the store, create the `syncscript` project and the first admin.
+
+Every start also gives each project the default alert rules it does not have yet
+(syncmon.alerting.defaults), and `syncmon serve` applies the `rules_file` setting.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
+from syncmon.alerting.defaults import seed_all_projects
+from syncmon.alerting.provisioning import ApplyResult, apply_file
 from syncmon.clock import Clock
 from syncmon.settings import Settings
 from syncmon.store import accounts, migrate, projects
@@ -39,4 +45,15 @@ def prepare_store(settings: Settings, clock: Clock, say: Callable[[str], None]) 
             else:
                 say(f"created admin {settings.admin_email} with password: {password}")
                 say("this password is shown only once; change it after logging in")
+        seeded = seed_all_projects(conn, clock.now_ms())
+        if seeded:
+            say(f"created {seeded} default alert rules")
     return engine
+
+
+def provision_rules(settings: Settings, engine: Engine, clock: Clock) -> ApplyResult | None:
+    """Apply the `rules_file` setting, if any (raises RuleError naming what is wrong)."""
+    if not settings.rules_file:
+        return None
+    with engine.begin() as conn:
+        return apply_file(conn, settings.rules_file, clock.now_ms())

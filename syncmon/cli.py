@@ -14,7 +14,10 @@ import click
 import orjson
 from sqlalchemy.engine import Engine
 
-from syncmon.bootstrap import prepare_store
+from syncmon.alerting import rule_store
+from syncmon.alerting.provisioning import apply_file
+from syncmon.alerting.spec import RuleError
+from syncmon.bootstrap import prepare_store, provision_rules
 from syncmon.clock import SystemClock
 from syncmon.settings import (
     Settings,
@@ -88,6 +91,12 @@ def serve(obj: Context, /, **flags: Any) -> None:
 
     settings = obj.settings(flags)
     engine = prepare_store(settings, SystemClock(), _say)
+    try:
+        applied = provision_rules(settings, engine, SystemClock())
+    except RuleError as exc:
+        raise click.ClickException(f"rules file {settings.rules_file}: {exc}") from None
+    if applied is not None:
+        _say(f"rules file {settings.rules_file}: {applied.summary()}")
     app = create_app(settings, engine)
     _say(f"SyncScript Monitor listening on http://{settings.host}:{settings.port}")
     uvicorn.run(
@@ -267,6 +276,58 @@ def token_revoke(obj: Context, token_id: int) -> None:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def rules() -> None:
+    """Alert rules: apply a rules.yaml, list the rules."""
+
+
+@rules.command("apply")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
+@pass_context
+def rules_apply(obj: Context, path: str, dry_run: bool) -> None:
+    """Make the file's rules the store's file rules (API and default rules stay)."""
+    _, engine = obj.store()
+    now = SystemClock().now_ms()
+    try:
+        with engine.begin() as conn:
+            result = apply_file(conn, path, now, dry_run=dry_run)
+            if not dry_run:
+                accounts.record_audit(
+                    conn, now, "cli", "alert_rules.apply", path, {"summary": result.summary()}
+                )
+    except RuleError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    for verb, names in (("create", result.created), ("update", result.updated), ("delete", result.deleted)):
+        for name in names:
+            click.echo(f"{verb}  {name}")
+    click.echo(("would be: " if dry_run else "") + result.summary())
+
+
+@rules.command("list")
+@click.option("--project", default=None, help="Only this project's rules (slug or id).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def rules_list(obj: Context, project: str | None, as_json: bool) -> None:
+    """List alert rules with their kind, severity and source."""
+    _, engine = obj.store()
+    with engine.connect() as conn:
+        project_id = None
+        if project is not None:
+            found = projects.find_project(conn, project)
+            if found is None:
+                raise click.ClickException(f"no project {project!r}")
+            project_id = found.id
+        listed = rule_store.list_rules(conn, project_id)
+    if as_json:
+        click.echo(orjson.dumps([r.describe() for r in listed], option=orjson.OPT_INDENT_2).decode())
+        return
+    for rule in listed:
+        state = "" if rule.enabled else "  (disabled)"
+        kind, severity = rule.spec.kind, rule.spec.severity.value
+        click.echo(f"{rule.id}  {rule.project}  {rule.name}  {kind}  {severity}  {rule.source}{state}")
 
 
 if __name__ == "__main__":  # pragma: no cover

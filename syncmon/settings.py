@@ -102,6 +102,20 @@ class Settings:
     security_replay_seconds: int = _row(
         3600, "On start, events this recent are replayed through the detectors to rebuild their windows."
     )
+    alert_eval_interval_seconds: float = _row(
+        5.0,
+        "Every rule is evaluated this often (sliding windows, `for`, heartbeats); rules are also "
+        "evaluated on every committed batch that touches them.",
+    )
+    alert_replay_seconds: int = _row(
+        3600, "On start, events this recent are replayed through the alert rules to rebuild their windows."
+    )
+    alert_history_days: int = _row(90, "Alert state changes older than this are deleted from the history.")
+    rules_file: str = _row(
+        "",
+        "A rules.yaml applied by `syncmon serve` at start: its rules replace the previous file's "
+        "(API-created and default rules stay).",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
     outbox_max_attempts: int = _row(
         8, "Attempts to deliver a notification through one channel before it is marked failed."
@@ -216,6 +230,9 @@ def _check(name: str, value: Any) -> None:
         "outbox_send_timeout_seconds",
         "outbox_poll_seconds",
         "outbox_retention_days",
+        "alert_eval_interval_seconds",
+        "alert_replay_seconds",
+        "alert_history_days",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")

@@ -86,7 +86,8 @@ def test_check_mention_catches_what_does_not_exist(words: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "doc", ["README.md", "docs/architecture.md", "docs/deployment.md", "docs/integrations.md"]
+    "doc",
+    ["README.md", "docs/architecture.md", "docs/deployment.md", "docs/integrations.md", "docs/alerting.md"],
 )
 def test_documented_commands_exist(doc: str) -> None:
     path = ROOT / doc

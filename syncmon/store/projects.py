@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from syncmon.alerting.defaults import seed_default_rules
 from syncmon.store.schema import projects
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -97,6 +98,7 @@ def create_project(conn: Connection, name: str, now_ms: int, origins: list[str] 
     found = get_project(conn, int(project_id or 0))
     if found is None:
         raise ProjectError("project vanished after insert")
+    seed_default_rules(conn, found.id, now_ms)  # the seed's alert thresholds, as rules
     return found
 
 

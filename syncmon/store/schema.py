@@ -285,3 +285,69 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_channel_ts", "channel_id", "ts_ms"),
     sa.Index("ix_deliveries_outbox", "outbox_id", "id"),
 )
+
+# Alert rules (syncmon.alerting.rule_store): the validated definition as JSON, with what
+# listings filter on beside it. `key` names seeded and provisioned rules ("default:<name>",
+# "file:<name>") so they are found again; a deleted default rule keeps its row with
+# `deleted_ms` set, so seeding does not bring it back.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("key", sa.String(160), nullable=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("deleted_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("project_id", "key", name="ux_alert_rules_project_key"),
+    sa.Index("ix_alert_rules_project", "project_id"),
+)
+
+# One row per alert of a rule (syncmon.alerting.state_store): its labels, state and the
+# times the state machine needs, so a restart neither re-notifies nor forgets an alert.
+# `last_true_ms` is what keep_firing_for counts from.
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("rule_id", sa.BigInteger, primary_key=True),
+    sa.Column("fingerprint", sa.String(16), primary_key=True),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("annotations", Json, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("active_since_ms", sa.BigInteger, nullable=False),
+    sa.Column("fired_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_true_ms", sa.BigInteger, nullable=True),
+    sa.Column("resolved_ms", sa.BigInteger, nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("last_eval_ms", sa.BigInteger, nullable=False),
+)
+
+# Every state change of every alert, in order. `notified` turns true once the change was
+# handed to routing; changes still false at start are handed over again.
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.BigInteger, nullable=False),
+    sa.Column("project_id", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.String(16), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("previous", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("annotations", Json, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=True),
+    sa.Column("notified", sa.Boolean, nullable=False),
+    sa.Index("ix_alert_history_project_at", "project_id", "at_ms"),
+    sa.Index("ix_alert_history_rule_at", "rule_id", "at_ms"),
+    sa.Index("ix_alert_history_at", "at_ms"),
+    sa.Index("ix_alert_history_notified", "notified", "id"),
+)

@@ -1,0 +1,1 @@
+"""One module per family of alert rule: each turns events (or detections) into samples."""
