@@ -18,6 +18,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.alerting.dispatcher import Dispatcher
+from syncmon.alerting.notifier import NotificationSink
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -39,7 +41,7 @@ from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web import analytics_api, api, health, incidents_api, issues_api, performance_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class Services:
     keyring: KeyRing
     gateway: IngestGateway
     security: SecurityEngine
+    dispatcher: Dispatcher
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -73,7 +76,14 @@ class Services:
         return await run_in_threadpool(call)
 
 
-def build_services(settings: Settings, engine: Engine, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock | None = None,
+    *,
+    notification_sink: NotificationSink | None = None,
+    wake_outbox: Callable[[], None] | None = None,
+) -> Services:
     clock = clock or SystemClock()
     telemetry = Telemetry()
 
@@ -114,7 +124,18 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         read_recent=read_recent,
         replay_ms=settings.security_replay_seconds * 1000,
     )
-    services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
+    dispatcher = Dispatcher(
+        writer,
+        clock,
+        sink=notification_sink,
+        wake=wake_outbox,
+        public_url=settings.effective_public_url,
+        link_secret=settings.alert_link_secret,
+        link_ttl_ms=settings.alert_link_ttl_seconds * 1000,
+    )
+    services = Services(
+        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, dispatcher
+    )
     return services
 
 
@@ -175,6 +196,10 @@ def create_app(
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
+        await services.dispatcher.load_secret()
+        services.tasks.append(
+            asyncio.create_task(services.dispatcher.run_forever(services.settings.alerting_tick_seconds))
+        )
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -211,6 +236,7 @@ def create_app(
             *csp.routes(services.gateway),
             *api.routes(services),
             *issues_api.routes(services),
+            *incidents_api.routes(services),
             *security_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),

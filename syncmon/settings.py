@@ -102,6 +102,20 @@ class Settings:
     security_replay_seconds: int = _row(
         3600, "On start, events this recent are replayed through the detectors to rebuild their windows."
     )
+    alert_link_secret: str = _row(
+        "",
+        "Secret that signs the acknowledge/resolve links in notifications; empty means one is "
+        "generated on first start and kept in the database.",
+        secret=True,
+    )
+    alert_link_ttl_seconds: int = _row(
+        86_400, "How long the acknowledge/resolve links in a notification stay valid."
+    )
+    alerting_tick_seconds: float = _row(
+        1.0,
+        "Pause between alerting passes (group timers, escalation steps, silence and maintenance "
+        "changes); alert state changes are handled at once.",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
     @property
@@ -190,6 +204,8 @@ def _check(name: str, value: Any) -> None:
         "max_batch_events",
         "commit_max_batch",
         "feed_queue_batches",
+        "alert_link_ttl_seconds",
+        "alerting_tick_seconds",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")

@@ -108,6 +108,12 @@ class Dispatcher:
             self._secret = links.load_secret(conn, self._configured_secret, self.clock.now_ms())
         return self._secret
 
+    async def load_secret(self) -> bytes:
+        """The link secret, generated and stored on first start when none is configured."""
+        if self._secret is None:
+            return await self._run(self.secret)
+        return self._secret
+
     async def _run(self, fn: Callable[[Connection], T]) -> T:
         return await self._transactor.run(fn)
 

@@ -4,10 +4,12 @@ real table, a transactor over the store, and a dispatcher harness driven by a Ma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -18,6 +20,7 @@ from syncmon.channels.base import Notification
 from syncmon.clock import ManualClock
 from syncmon.store import accounts
 from syncmon.store.schema import escalation_policies, silences, user_contacts
+from tests.support.live import LiveServer
 
 T = TypeVar("T")
 T0 = 1_767_225_600_000  # ManualClock's default start
@@ -52,6 +55,7 @@ class Sent:
     at_s: float  # seconds after T0
     links: dict[str, str]
     title: str
+    group_key: str
 
 
 class RecordingOutbox:
@@ -103,6 +107,7 @@ class RecordingOutbox:
                 (r.now_ms - T0) / 1000,
                 dict(r.links),
                 r.title,
+                r.group_key,
             )
             for r in rows
         ]
@@ -272,3 +277,36 @@ def add_silence(
 def timeline_kinds(engine: Engine, incident_id: int) -> list[str]:
     with engine.connect() as conn:
         return [e["kind"] for e in incident_store.timeline(conn, incident_id)]
+
+
+@dataclass
+class LiveAlerting:
+    """The real server (manual clock, no background ticks) and a harness dispatcher on the same
+    store sharing its recording outbox: the harness makes incidents, the server acts on them."""
+
+    server: LiveServer
+    harness: Harness
+
+    def client(self) -> httpx.Client:
+        return self.server.client()
+
+    @property
+    def clock(self) -> ManualClock:
+        return self.harness.clock
+
+
+@contextlib.contextmanager
+def live_alerting(store: Any) -> Iterator[LiveAlerting]:
+    harness = Harness(store.engine)
+    settings = store.settings_with(alerting_tick_seconds=3600.0)
+    server = LiveServer(settings, store.engine, clock=harness.clock)
+    server.services.dispatcher.notifier.sink = harness.outbox
+    try:
+        with server:
+            yield LiveAlerting(server, harness)
+    finally:
+        harness.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -28,9 +28,15 @@ S = Silence(1, (Matcher("alertname", "A"),), starts_ms=100, ends_ms=200)
 
 @pytest.mark.parametrize(
     ("now", "state"),
-    [(0, SilenceState.PENDING), (99, SilenceState.PENDING), (100, SilenceState.ACTIVE), (199, SilenceState.ACTIVE),
-     (200, SilenceState.EXPIRED), (10_000, SilenceState.EXPIRED)],
-)  # fmt: skip
+    [
+        (0, SilenceState.PENDING),
+        (99, SilenceState.PENDING),
+        (100, SilenceState.ACTIVE),
+        (199, SilenceState.ACTIVE),
+        (200, SilenceState.EXPIRED),
+        (10_000, SilenceState.EXPIRED),
+    ],
+)
 def test_states(now: int, state: SilenceState) -> None:
     assert S.state(now) is state
     assert S.mutes({"alertname": "A"}, now) is (state is SilenceState.ACTIVE)
@@ -139,4 +145,6 @@ async def test_silence_created_ahead_mutes_from_its_start(store: Store, harness:
     assert [s.fingerprints for s in harness.sent()] == [(a.fingerprint,)]
     await harness.run_until(400, step=10)
     # the silence ended at 120 with both still firing: both are news (critical: no group_interval wait)
-    assert [(set(s.fingerprints), s.at_s) for s in harness.sent()[1:]] == [({a.fingerprint, b.fingerprint}, 120.0)]
+    assert [(set(s.fingerprints), s.at_s) for s in harness.sent()[1:]] == [
+        ({a.fingerprint, b.fingerprint}, 120.0)
+    ]
