@@ -6,8 +6,9 @@
   acknowledgement, silences, resolution);
 - `POST /api/v1/incidents/<id>/acknowledge` and `/resolve`: admin tokens (viewers get 403).
 
-`routes()` also returns the configuration API (syncmon.web.alerting_config_api) and the
-signed acknowledge/resolve links (syncmon.web.incident_links).
+`routes()` also returns the configuration API (syncmon.web.escalation_api: policies,
+routes, user contacts; syncmon.web.mutes_api: silences, maintenance windows, inhibition
+rules) and the signed acknowledge/resolve links (syncmon.web.incident_links).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from syncmon.alerting.incidents import Incident, IncidentError, IncidentStatus
 from syncmon.http_errors import ClientError
 from syncmon.store import accounts
 from syncmon.store.schema import alert_group_alerts, alert_groups
-from syncmon.web import alerting_config_api, incident_links
-from syncmon.web.alerting_config_api import path_id
+from syncmon.web import escalation_api, incident_links, mutes_api
+from syncmon.web.alerting_resources import path_id
 from syncmon.web.api import error_response, project_param, require_token
 from syncmon.web.params import parse_cursor, parse_limit
 from syncmon.web.responses import JSONResponse
@@ -166,6 +167,7 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/incidents/{incident_id}", incident_detail, methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}/acknowledge", action("acknowledge"), methods=["POST"]),
         Route("/api/v1/incidents/{incident_id}/resolve", action("resolve"), methods=["POST"]),
-        *alerting_config_api.routes(services),
+        *escalation_api.routes(services),
+        *mutes_api.routes(services),
         *incident_links.routes(services),
     ]
