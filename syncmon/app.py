@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from syncmon.alerting import retention as alerting_retention
 from syncmon.alerting.dispatcher import Dispatcher
 from syncmon.alerting.notifier import NotificationSink
 from syncmon.clock import Clock, SystemClock
@@ -144,6 +145,9 @@ async def _retention_loop(services: Services) -> None:
     while True:
         try:
             await run_retention(services)
+            await alerting_retention.run(
+                services.writer, services.clock.now_ms(), settings.incident_retention_days
+            )
         except Exception:
             log.exception("retention pass failed; will try again")
         await asyncio.sleep(settings.retention_interval_seconds)

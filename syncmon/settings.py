@@ -116,6 +116,11 @@ class Settings:
         "Pause between alerting passes (group timers, escalation steps, silence and maintenance "
         "changes); alert state changes are handled at once.",
     )
+    incident_retention_days: int = _row(
+        400,
+        "Resolved incidents (with their timelines), expired silences and past maintenance windows "
+        "older than this are deleted.",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
     @property
@@ -206,6 +211,7 @@ def _check(name: str, value: Any) -> None:
         "feed_queue_batches",
         "alert_link_ttl_seconds",
         "alerting_tick_seconds",
+        "incident_retention_days",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")

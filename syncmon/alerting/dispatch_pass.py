@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from syncmon.alerting import group_store, incident_store
 from syncmon.alerting.config_store import AlertingConfig
 from syncmon.alerting.incidents import TimelineKind
+from syncmon.store.schema import server_secrets
 
 
 class Pass:
@@ -45,6 +46,15 @@ class Pass:
 
 
 def lock(conn: Connection) -> None:
-    """One pass at a time across processes sharing a PostgreSQL store (SQLite has one writer)."""
+    """One pass at a time, also across processes sharing the store.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a write as the first statement,
+    which takes the database's write lock before anything is read (a transaction that read
+    first and then writes fails at once if another process committed in between).
+    """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('syncmon.alerting'))"))
+    else:
+        conn.execute(
+            server_secrets.update().where(server_secrets.c.name == "").values(name=server_secrets.c.name)
+        )

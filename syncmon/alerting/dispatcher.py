@@ -25,7 +25,7 @@ from syncmon.alerting.groups import add_alert, apply_mutes, decide, group_key
 from syncmon.alerting.incident_flow import IncidentFlow
 from syncmon.alerting.incidents import Incident, IncidentError, IncidentStatus, TimelineKind
 from syncmon.alerting.incidents import acknowledge as ack_incident
-from syncmon.alerting.model import Alert, AlertState, Transition
+from syncmon.alerting.model import Alert, AlertState, Severity, Transition
 from syncmon.alerting.muting import mute_reason, silence_id
 from syncmon.alerting.notifier import NotificationSink, Notifier
 from syncmon.alerting.routing import route
@@ -35,6 +35,7 @@ from syncmon.clock import Clock
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DAY_MS = 86_400_000
+SEVERITIES = {s.value for s in Severity}
 
 
 class Transactor(Protocol):
@@ -87,6 +88,12 @@ class Dispatcher:
     async def handle(self, transitions: list[Transition]) -> None:
         """Alert state changes from the rules engine (only FIRING and RESOLVED matter here)."""
         relevant = [t for t in transitions if t.alert.state in (AlertState.FIRING, AlertState.RESOLVED)]
+        for transition in [
+            t for t in relevant if t.alert.labels.get("severity", "warning") not in SEVERITIES
+        ]:
+            # Stored, it would fail every later pass; refused here, it fails nothing else.
+            log.error("alert %s has an unknown severity; not routed", transition.alert.labels)
+            relevant.remove(transition)
         if not relevant:
             return
         now = self.clock.now_ms()

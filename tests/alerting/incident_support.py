@@ -296,9 +296,10 @@ class LiveAlerting:
 
 
 @contextlib.contextmanager
-def live_alerting(store: Any) -> Iterator[LiveAlerting]:
+def live_alerting(store: Any, tick_seconds: float = 3600.0) -> Iterator[LiveAlerting]:
+    """By default the server's own tick loop waits an hour, so only the test moves things."""
     harness = Harness(store.engine)
-    settings = store.settings_with(alerting_tick_seconds=3600.0)
+    settings = store.settings_with(alerting_tick_seconds=tick_seconds)
     server = LiveServer(settings, store.engine, clock=harness.clock)
     server.services.dispatcher.notifier.sink = harness.outbox
     try:

@@ -261,3 +261,11 @@ async def test_route_policy_and_continue(store: Store, harness: Harness) -> None
             )  # fmt: skip
     await harness.handle(firing(alert("ReplicaLag", "critical", team="db")))
     assert sorted((s.incident_id, s.channel_id) for s in harness.sent()) == [(1, 7), (2, 1)]
+
+
+async def test_an_alert_with_an_unknown_severity_is_refused_alone(store: Store, harness: Harness) -> None:
+    two_levels(store)
+    odd = alert("Weird", "error")
+    await harness.handle(firing(odd), firing(alert("HighErrorRate", "critical")))
+    await harness.at(1)
+    assert [s.title for s in harness.sent()] == ["[FIRING:1] HighErrorRate (syncscript) — incident #1"]
