@@ -132,8 +132,12 @@ class Dispatcher:
     def _pass(self, conn: Connection, now: int, transitions: list[Transition]) -> int:
         lock(conn)
         p = Pass(conn, now, self.secret(conn), config_store.load_config(conn, now))
+        holders: dict[str, set[str]] = {}
+        for key, record in p.groups.items():
+            for fp in record.state.members:
+                holders.setdefault(fp, set()).add(key)
         for transition in transitions:
-            self._record(p, transition.alert)
+            self._record(p, transition.alert, holders)
         firing = list(
             {
                 m.alert.fingerprint: m.alert
@@ -158,17 +162,25 @@ class Dispatcher:
         p.save()
         return p.sent
 
-    def _record(self, p: Pass, alert: Alert) -> None:
-        project_id = p.config.project_id(alert.labels)
-        for match in route(p.config.routes, alert.labels):
-            labels = match.group_labels(alert.labels)
-            key = group_key(match.route_id, labels)
-            record = p.groups.get(key)
-            if record is None:
-                if alert.state is not AlertState.FIRING:
-                    continue
-                record = group_store.new_group(key, match, labels, project_id, p.now)
+    def _record(self, p: Pass, alert: Alert, holders: dict[str, set[str]]) -> None:
+        """The alert's new state in every group that holds it, even one whose route has since
+        changed (its resolve must reach the incident it opened); an alert no group holds yet
+        is routed with the routes as they are now. `holders` maps fingerprints to the keys of
+        the groups holding them."""
+        fp = alert.fingerprint
+        keys = set(holders.get(fp, ()))
+        if alert.state is AlertState.FIRING and not keys:
+            project_id = p.config.project_id(alert.labels)
+            for match in route(p.config.routes, alert.labels):
+                labels = match.group_labels(alert.labels)
+                key = group_key(match.route_id, labels)
+                if key not in p.groups:
+                    p.groups[key] = group_store.new_group(key, match, labels, project_id, p.now)
+                keys.add(key)
+        for key in sorted(keys):
+            record = p.groups[key]
             p.groups[key] = replace(record, state=add_alert(record.state, alert, p.now))
+            holders.setdefault(fp, set()).add(key)
 
     def _apply_mutes(self, p: Pass, firing: list[Alert]) -> None:
         reasons = {

@@ -269,3 +269,26 @@ async def test_an_alert_with_an_unknown_severity_is_refused_alone(store: Store, 
     await harness.handle(firing(odd), firing(alert("HighErrorRate", "critical")))
     await harness.at(1)
     assert [s.title for s in harness.sent()] == ["[FIRING:1] HighErrorRate (syncscript) — incident #1"]
+
+
+async def test_a_resolve_reaches_its_group_after_the_routes_changed(store: Store, harness: Harness) -> None:
+    two_levels(store)
+    with store.engine.begin() as conn:
+        conn.execute(
+            alert_routes.insert().values(
+                parent_id=None, position=0, name="db",
+                matchers=[{"name": "team", "value": "db", "is_regex": False, "is_equal": True}],
+                continue_matching=False, group_by=["alertname", "instance"], group_wait_ms=None,
+                group_interval_ms=None, repeat_interval_ms=None, policy_id=None, created_ms=T0, updated_ms=T0,
+            )
+        )  # fmt: skip
+    a = alert("ReplicaLag", "critical", team="db", instance="db-1")
+    await harness.handle(firing(a))
+    with store.engine.begin() as conn:
+        conn.execute(alert_routes.delete())  # the route is gone; the alert now routes to the root
+    harness.clock.ms = T0 + 60_000
+    await harness.handle(resolved(a, T0 + 60_000))
+    await harness.run_until(400, step=50)
+    assert [(s.incident_id, s.action) for s in harness.sent()] == [(1, "trigger"), (1, "resolve")]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(incidents.c.status)).scalars().all() == ["resolved"]
