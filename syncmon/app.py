@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from syncmon.alerting import retention as alerting_retention
 from syncmon.alerting.dispatcher import Dispatcher
-from syncmon.alerting.notifier import NotificationSink
+from syncmon.alerting.notifier import NotificationSink, PendingCanceller
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -84,6 +84,7 @@ def build_services(
     *,
     notification_sink: NotificationSink | None = None,
     wake_outbox: Callable[[], None] | None = None,
+    cancel_pending: PendingCanceller | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     telemetry = Telemetry()
@@ -133,6 +134,7 @@ def build_services(
         public_url=settings.effective_public_url,
         link_secret=settings.alert_link_secret,
         link_ttl_ms=settings.alert_link_ttl_seconds * 1000,
+        cancel_pending=cancel_pending,
     )
     services = Services(
         settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, dispatcher

@@ -27,7 +27,7 @@ from syncmon.alerting.incidents import Incident, IncidentError, IncidentStatus, 
 from syncmon.alerting.incidents import acknowledge as ack_incident
 from syncmon.alerting.model import Alert, AlertState, Severity, Transition
 from syncmon.alerting.muting import mute_reason, silence_id
-from syncmon.alerting.notifier import NotificationSink, Notifier
+from syncmon.alerting.notifier import NotificationSink, Notifier, PendingCanceller
 from syncmon.alerting.routing import route
 from syncmon.channels.base import Action
 from syncmon.clock import Clock
@@ -55,10 +55,11 @@ class Dispatcher:
         public_url: str,
         link_secret: str = "",
         link_ttl_ms: int = DAY_MS,
+        cancel_pending: PendingCanceller | None = None,
     ) -> None:
         self._transactor = transactor
         self.clock = clock
-        self.notifier = Notifier(sink, public_url, link_ttl_ms)
+        self.notifier = Notifier(sink, public_url, link_ttl_ms, cancel_pending)
         self.flow = IncidentFlow(self.notifier)
         self.wake = wake
         self._configured_secret = link_secret
@@ -215,7 +216,8 @@ class Dispatcher:
             return ack_incident(incident, actor, now), 0
         p = Pass(conn, now, self.secret(conn), config_store.load_config(conn, now))
         incident = ack_incident(incident, actor, now)
-        p.event(incident.id, TimelineKind.ACKNOWLEDGED, actor=actor)
+        withdrawn = self.notifier.withdraw_pages(conn, incident.id)
+        p.event(incident.id, TimelineKind.ACKNOWLEDGED, actor=actor, details={"pages_withdrawn": withdrawn})
         record = self._group_of(p, incident_id)
         firing = [m.alert for m in record.state.active] if record is not None else []
         p.sent += self.notifier.send(

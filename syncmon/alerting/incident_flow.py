@@ -41,7 +41,8 @@ class IncidentFlow:
         if incident is None:
             incident = self.open(p, record, flush)
         else:
-            incident = replace(incident, alerts=alerts, severity=highest_severity(flush.firing))
+            severity = highest_severity(flush.firing) if flush.firing else incident.severity
+            incident = replace(incident, alerts=alerts, severity=severity)
             if flush.kind is FlushKind.UPDATE:
                 p.event(
                     incident.id,
@@ -51,7 +52,9 @@ class IncidentFlow:
                         "resolved": [a.fingerprint for a in flush.resolved],
                     },
                 )
-            if incident.status is IncidentStatus.TRIGGERED:
+            # Nothing firing unmuted (what is left is silenced): the change goes into the
+            # timeline only; a TRIGGER about no alerts would page for nothing.
+            if incident.status is IncidentStatus.TRIGGERED and flush.firing:
                 p.sent += self.notifier.send(
                     p.conn, incident, incident_store.triggered(p.conn, incident.id),
                     action=Action.TRIGGER, firing=flush.firing, resolved=flush.resolved,
@@ -125,7 +128,13 @@ class IncidentFlow:
 
     def close(self, p: Pass, incident: Incident, actor: str, alerts: list[Alert], reason: str) -> Incident:
         incident = resolve_incident(incident, actor, p.now)
-        p.event(incident.id, TimelineKind.RESOLVED, actor=actor, details={"reason": reason})
+        withdrawn = self.notifier.withdraw_pages(p.conn, incident.id)
+        p.event(
+            incident.id,
+            TimelineKind.RESOLVED,
+            actor=actor,
+            details={"reason": reason, "pages_withdrawn": withdrawn},
+        )
         p.sent += self.notifier.send(
             p.conn, incident, incident_store.triggered(p.conn, incident.id),
             action=Action.RESOLVE, firing=(), resolved=alerts, secret=p.secret, now_ms=p.now, actor=actor,

@@ -145,6 +145,21 @@ def triggered(conn: Connection, incident_id: int) -> list[Recipient]:
     return list(seen)
 
 
+def trigger_outbox_ids(conn: Connection, incident_id: int) -> list[int]:
+    """The outbox ids of every TRIGGER enqueued for this incident."""
+    rows = conn.execute(
+        sa.select(incident_events.c.outbox_id)
+        .where(
+            incident_events.c.incident_id == incident_id,
+            incident_events.c.kind == TimelineKind.NOTIFIED.value,
+            incident_events.c.action == "trigger",
+            incident_events.c.outbox_id.is_not(None),
+        )
+        .order_by(incident_events.c.id)
+    )
+    return [int(i) for i in rows.scalars()]
+
+
 def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
     rows = conn.execute(
         sa.select(incident_events)

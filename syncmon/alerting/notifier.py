@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from syncmon.alerting import links, messages
 from syncmon.alerting.escalation import Contact, Target
-from syncmon.alerting.incident_store import Recipient, add_event
+from syncmon.alerting.incident_store import Recipient, add_event, trigger_outbox_ids
 from syncmon.alerting.incidents import Incident, TimelineKind
 from syncmon.alerting.model import Alert
 from syncmon.channels.base import Action, Notification
@@ -84,11 +84,40 @@ def resolve_targets(conn: Connection, targets: Sequence[Target]) -> list[Recipie
     return found
 
 
+class PendingCanceller(Protocol):
+    """The outbox's cancel: drop those of these outbox ids not delivered yet (returns how many)."""
+
+    def __call__(self, conn: Connection, outbox_ids: Sequence[int]) -> int: ...
+
+
 class Notifier:
-    def __init__(self, sink: NotificationSink | None, public_url: str, link_ttl_ms: int) -> None:
+    def __init__(
+        self,
+        sink: NotificationSink | None,
+        public_url: str,
+        link_ttl_ms: int,
+        cancel_pending: PendingCanceller | None = None,
+    ) -> None:
         self.sink = sink
         self.public_url = public_url
         self.link_ttl_ms = link_ttl_ms
+        self.cancel_pending = cancel_pending
+
+    def withdraw_pages(self, conn: Connection, incident_id: int) -> int:
+        """Cancel the incident's TRIGGERs still waiting in the outbox (retrying a failing
+        channel, say): once acknowledged or resolved, a late page would be exactly the page
+        after an acknowledgement that must never happen. Returns how many were cancelled."""
+        if self.cancel_pending is None:
+            return 0
+        ids = trigger_outbox_ids(conn, incident_id)
+        if not ids:
+            return 0
+        try:
+            with conn.begin_nested():
+                return self.cancel_pending(conn, ids)
+        except Exception as exc:
+            log.warning("outbox could not cancel pending pages of incident %s: %s", incident_id, exc)
+            return 0
 
     def _links(
         self, secret: bytes, incident_id: int, via: str, action: Action, now_ms: int

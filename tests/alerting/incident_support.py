@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ test_outbox = sa.Table(
     sa.Column("fingerprints", sa.JSON, nullable=False),
     sa.Column("links", sa.JSON, nullable=False),
     sa.Column("now_ms", sa.BigInteger, nullable=False),
+    sa.Column("cancelled", sa.Boolean, nullable=False, default=False),
 )
 
 
@@ -56,6 +57,7 @@ class Sent:
     links: dict[str, str]
     title: str
     group_key: str
+    cancelled: bool
 
 
 class RecordingOutbox:
@@ -90,9 +92,19 @@ class RecordingOutbox:
                 fingerprints=[a.fingerprint for a in notification.alerts],
                 links=notification.links,
                 now_ms=now_ms,
+                cancelled=False,
             )
         )
         return int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+
+    def cancel(self, conn: Connection, outbox_ids: Sequence[int]) -> int:
+        """The outbox's cancel: every row here counts as not delivered yet."""
+        result = conn.execute(
+            test_outbox.update()
+            .where(test_outbox.c.id.in_(list(outbox_ids)), sa.not_(test_outbox.c.cancelled))
+            .values(cancelled=True)
+        )
+        return int(result.rowcount or 0)
 
     def sent(self) -> list[Sent]:
         with self.engine.connect() as conn:
@@ -108,6 +120,7 @@ class RecordingOutbox:
                 dict(r.links),
                 r.title,
                 r.group_key,
+                r.cancelled,
             )
             for r in rows
         ]
@@ -219,6 +232,7 @@ class Harness:
             wake=self._wake,
             public_url=PUBLIC_URL,
             link_ttl_ms=self.link_ttl_ms,
+            cancel_pending=self.outbox.cancel,
         )
 
     def restart(self) -> None:

@@ -77,6 +77,8 @@ async def test_escalation_levels_and_ack_stops_before_the_next_step(store: Store
     await harness.run_until(4 * 3600 + 600, step=60)
     after_ack = [(s.channel_id, s.action) for s in harness.sent()[2:]]
     assert after_ack == [(1, "acknowledge"), (2, "acknowledge")]  # and no page after it, not even repeats
+    # pages still waiting in the outbox (a channel being retried) are withdrawn with the ack
+    assert [s.cancelled for s in harness.sent()] == [True, True, False, False]
     kinds = timeline_kinds(store.engine, 1)
     assert kinds.count("escalated") == 2 and "escalation_finished" not in kinds
     # acknowledging twice keeps the first

@@ -148,3 +148,18 @@ async def test_silence_created_ahead_mutes_from_its_start(store: Store, harness:
     assert [(set(s.fingerprints), s.at_s) for s in harness.sent()[1:]] == [
         ({a.fingerprint, b.fingerprint}, 120.0)
     ]
+
+
+async def test_a_resolve_beside_silenced_alerts_pages_nobody(store: Store, harness: Harness) -> None:
+    """One alert of the incident resolves while the other is silenced: the timeline notes it,
+    but nobody is sent a TRIGGER listing no firing alert."""
+    a = alert("A", "critical", instance="1")
+    b = alert("A", "critical", instance="2")
+    await harness.handle(firing(a), firing(b))
+    add_silence(store.engine, [{"name": "instance", "value": "2"}], T0, T0 + 3_600_000)
+    await harness.at(10)
+    harness.clock.ms = T0 + 20_000
+    await harness.handle(resolved(a, T0 + 20_000))
+    await harness.run_until(900, step=60)
+    assert [(s.action, s.at_s) for s in harness.sent()] == [("trigger", 0.0)]
+    assert "alerts_changed" in timeline_kinds(store.engine, 1)
