@@ -18,7 +18,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from syncmon.alerting.engine import AlertEngine, log_transitions
+from syncmon.alerting import retention as alerting_retention
+from syncmon.alerting.dispatcher import Dispatcher
+from syncmon.alerting.engine import AlertEngine
+from syncmon.channels import outbox
 from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
@@ -47,6 +50,7 @@ from syncmon.web import (
     api,
     channels_api,
     health,
+    incidents_api,
     issues_api,
     performance_api,
     posthog_static,
@@ -76,6 +80,7 @@ class Services:
     security: SecurityEngine
     delivery: DeliveryWorker
     alerts: AlertEngine
+    dispatcher: Dispatcher
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -88,7 +93,11 @@ class Services:
         return await run_in_threadpool(call)
 
 
-def build_services(settings: Settings, engine: Engine, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock | None = None,
+) -> Services:
     clock = clock or SystemClock()
     telemetry = Telemetry()
 
@@ -130,11 +139,21 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         replay_ms=settings.security_replay_seconds * 1000,
     )
     delivery = worker_from_settings(settings, writer.run, clock)
+    dispatcher = Dispatcher(
+        writer,
+        clock,
+        sink=outbox.enqueue,
+        wake=delivery.wake,
+        public_url=settings.effective_public_url,
+        link_secret=settings.alert_link_secret,
+        link_ttl_ms=settings.alert_link_ttl_seconds * 1000,
+        cancel_pending=outbox.cancel_pending,
+    )
     alerts = AlertEngine(
         read=lambda fn: services.read(fn),
         writer=writer,
         clock=clock,
-        on_transitions=log_transitions,
+        on_transitions=dispatcher.handle,
         interval_ms=int(settings.alert_eval_interval_seconds * 1000),
         replay_ms=settings.alert_replay_seconds * 1000,
         history_retention_ms=settings.alert_history_days * DAY_MS,
@@ -142,7 +161,18 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
     )
     security.add_listener(alerts.observe_detections)
     services = Services(
-        settings, engine, clock, telemetry, writer, feed, keyring, gateway, security, delivery, alerts
+        settings,
+        engine,
+        clock,
+        telemetry,
+        writer,
+        feed,
+        keyring,
+        gateway,
+        security,
+        delivery,
+        alerts,
+        dispatcher,
     )
     return services
 
@@ -152,6 +182,9 @@ async def _retention_loop(services: Services) -> None:
     while True:
         try:
             await run_retention(services)
+            await alerting_retention.run(
+                services.writer, services.clock.now_ms(), settings.incident_retention_days
+            )
         except Exception:
             log.exception("retention pass failed; will try again")
         await asyncio.sleep(settings.retention_interval_seconds)
@@ -204,8 +237,12 @@ def create_app(
         await run_in_threadpool(parse_user_agent, "Mozilla/5.0")
         services.writer.start()
         services.tasks.append(asyncio.create_task(services.security.run(services.feed)))
+        await services.dispatcher.load_secret()
         services.tasks.append(asyncio.create_task(services.delivery.run()))
         services.tasks.append(asyncio.create_task(services.alerts.run(services.feed)))
+        services.tasks.append(
+            asyncio.create_task(services.dispatcher.run_forever(services.settings.alerting_tick_seconds))
+        )
         if background:
             services.tasks.append(asyncio.create_task(_retention_loop(services)))
         try:
@@ -243,6 +280,7 @@ def create_app(
             *csp.routes(services.gateway),
             *api.routes(services),
             *issues_api.routes(services),
+            *incidents_api.routes(services),
             *security_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),

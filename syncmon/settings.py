@@ -116,6 +116,25 @@ class Settings:
         "A rules.yaml applied by `syncmon serve` at start: its rules replace the previous file's "
         "(API-created and default rules stay).",
     )
+    alert_link_secret: str = _row(
+        "",
+        "Secret that signs the acknowledge/resolve links in notifications; empty means one is "
+        "generated on first start and kept in the database.",
+        secret=True,
+    )
+    alert_link_ttl_seconds: int = _row(
+        86_400, "How long the acknowledge/resolve links in a notification stay valid."
+    )
+    alerting_tick_seconds: float = _row(
+        1.0,
+        "Pause between alerting passes (group timers, escalation steps, silence and maintenance "
+        "changes); alert state changes are handled at once.",
+    )
+    incident_retention_days: int = _row(
+        400,
+        "Resolved incidents (with their timelines), expired silences and past maintenance windows "
+        "older than this are deleted.",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
     outbox_max_attempts: int = _row(
         8, "Attempts to deliver a notification through one channel before it is marked failed."
@@ -233,6 +252,9 @@ def _check(name: str, value: Any) -> None:
         "alert_eval_interval_seconds",
         "alert_replay_seconds",
         "alert_history_days",
+        "alert_link_ttl_seconds",
+        "alerting_tick_seconds",
+        "incident_retention_days",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")

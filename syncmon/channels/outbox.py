@@ -12,6 +12,7 @@ claimed again — at-least-once — while a `delivered` row is never selected ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,7 @@ class Status(StrEnum):
     SENDING = "sending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # withdrawn before it was sent (its incident was acknowledged)
 
 
 class Outcome(StrEnum):
@@ -319,13 +321,34 @@ def describe_row(row: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def cancel_pending(conn: Connection, outbox_ids: Sequence[int]) -> int:
+    """Withdraw those of these rows (and their fallback hand-overs) not sent yet; returns how many.
+
+    A row being sent right now cannot be called back; it finishes as it will.
+    """
+    if not outbox_ids:
+        return 0
+    ids = list(outbox_ids)
+    result = conn.execute(
+        outbox.update()
+        .where(
+            sa.or_(outbox.c.id.in_(ids), outbox.c.fallback_of.in_(ids)),
+            outbox.c.status == Status.PENDING.value,
+        )
+        .values(
+            status=Status.CANCELLED.value, last_error="withdrawn: the incident was acknowledged or resolved"
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 def delete_finished(conn: Connection, before_ms: int, limit: int) -> int:
     """Retention: delete up to `limit` delivered or failed rows created before `before_ms`, with their log."""
     ids = list(
         conn.execute(
             sa.select(outbox.c.id)
             .where(
-                outbox.c.status.in_((Status.DELIVERED.value, Status.FAILED.value)),
+                outbox.c.status.in_((Status.DELIVERED.value, Status.FAILED.value, Status.CANCELLED.value)),
                 outbox.c.created_ms < before_ms,
             )
             .order_by(outbox.c.id)

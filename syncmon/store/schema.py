@@ -351,3 +351,201 @@ alert_history = sa.Table(
     sa.Index("ix_alert_history_at", "at_ms"),
     sa.Index("ix_alert_history_notified", "notified", "id"),
 )
+
+# Alerting: routing, silences, inhibition, maintenance, escalation and incidents
+# (syncmon.alerting). Channel ids are plain integers: channels live in their own table.
+
+# The routing tree below the built-in root: parent_id NULL hangs a route off the root; NULL
+# settings are inherited from the parent; policy_id NULL inherits too (the root's is the
+# project's default escalation policy).
+alert_routes = sa.Table(
+    "alert_routes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("alert_routes.id"), nullable=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("matchers", Json, nullable=False),
+    sa.Column("continue_matching", sa.Boolean, nullable=False),
+    sa.Column("group_by", Json, nullable=True),
+    sa.Column("group_wait_ms", sa.BigInteger, nullable=True),
+    sa.Column("group_interval_ms", sa.BigInteger, nullable=True),
+    sa.Column("repeat_interval_ms", sa.BigInteger, nullable=True),
+    sa.Column("policy_id", sa.Integer, sa.ForeignKey("escalation_policies.id"), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# Escalation policies: `levels` is [{"timeout_ms", "targets": [{"channel_id"} | {"user_id",
+# "channel_id", "contact"}]}]. A project's default policy (is_default) takes what the root
+# route sends; one with project_id NULL and is_default is the fallback for every project.
+escalation_policies = sa.Table(
+    "escalation_policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.Column("repeat", sa.Integer, nullable=False),
+    sa.Column("levels", Json, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# How to reach a user besides the account's email address (kind "phone": E.164).
+user_contacts = sa.Table(
+    "user_contacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("user_id", "kind", name="ux_user_contacts_user_kind"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("matchers", Json, nullable=False),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(320), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("expire_on_resolve", sa.Boolean, nullable=False),
+    sa.Column("matched_ms", sa.BigInteger, nullable=True),
+    sa.Column("expired_reason", sa.String(200), nullable=True),
+    sa.Column("expiry_announced", sa.Boolean, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_silences_ends", "ends_ms"),
+)
+
+inhibit_rules = sa.Table(
+    "inhibit_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_matchers", Json, nullable=False),
+    sa.Column("target_matchers", Json, nullable=False),
+    sa.Column("equal", Json, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(320), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+maintenance_windows = sa.Table(
+    "maintenance_windows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("matchers", Json, nullable=False),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=False),
+    sa.Column("weekly", sa.Boolean, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("until_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_by", sa.String(320), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# Notification groups: what was last sent (`notified`: fingerprints reported firing, and
+# their highest severity) and when, so a restart neither repeats nor loses a notification.
+alert_groups = sa.Table(
+    "alert_groups",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("group_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("route_id", sa.Integer, nullable=False),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("project_id", sa.Integer, nullable=True),
+    sa.Column("policy_id", sa.Integer, nullable=True),
+    sa.Column("group_wait_ms", sa.BigInteger, nullable=True),
+    sa.Column("group_interval_ms", sa.BigInteger, nullable=False),
+    sa.Column("repeat_interval_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_notify_ms", sa.BigInteger, nullable=True),
+    sa.Column("notified", Json, nullable=False),
+    sa.Column("notified_severity", sa.String(16), nullable=True),
+    sa.Column("incident_id", sa.BigInteger, nullable=True),
+)
+
+alert_group_alerts = sa.Table(
+    "alert_group_alerts",
+    metadata,
+    sa.Column("group_id", sa.BigInteger, sa.ForeignKey("alert_groups.id"), primary_key=True),
+    sa.Column("fingerprint", sa.String(32), primary_key=True),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("annotations", Json, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("rule_id", sa.Integer, nullable=True),
+    sa.Column("generator_url", sa.Text, nullable=False),
+    sa.Column("added_ms", sa.BigInteger, nullable=False),
+    sa.Column("muted_by", sa.String(64), nullable=True),
+)
+
+# Incidents: `open_key` is the group key while the incident is open and NULL after, so the
+# unique constraint allows one open incident per group and any number of closed ones.
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, nullable=True),
+    sa.Column("group_key", sa.String(64), nullable=False),
+    sa.Column("open_key", sa.String(64), nullable=True, unique=True),
+    sa.Column("route_id", sa.Integer, nullable=False),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("group_labels", Json, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("policy", Json, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("repeats_done", sa.Integer, nullable=False),
+    sa.Column("next_step_ms", sa.BigInteger, nullable=True),
+    sa.Column("escalation_paused", sa.Boolean, nullable=False),
+    sa.Column("opened_ms", sa.BigInteger, nullable=False),
+    sa.Column("acknowledged_ms", sa.BigInteger, nullable=True),
+    sa.Column("acknowledged_by", sa.String(320), nullable=True),
+    sa.Column("resolved_ms", sa.BigInteger, nullable=True),
+    sa.Column("resolved_by", sa.String(320), nullable=True),
+    sa.Column("alerts", Json, nullable=False),
+    sa.Index("ix_incidents_status_opened", "status", "opened_ms"),
+    sa.Index("ix_incidents_project_opened", "project_id", "opened_ms"),
+    sa.Index("ix_incidents_group_key", "group_key"),
+)
+
+# The incident timeline: fired, notified (channel, user, recipient, outbox id), acknowledged,
+# escalated, resolved, silenced, silence expired … `outbox_id` joins the delivery status.
+incident_events = sa.Table(
+    "incident_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger, sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(320), nullable=True),
+    sa.Column("level", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(16), nullable=True),
+    sa.Column("channel_id", sa.Integer, nullable=True),
+    sa.Column("user_id", sa.Integer, nullable=True),
+    sa.Column("recipient", sa.String(320), nullable=True),
+    sa.Column("outbox_id", sa.BigInteger, nullable=True),
+    sa.Column("details", Json, nullable=False),
+    sa.Index("ix_incident_events_incident", "incident_id", "id"),
+)
+
+# Secrets the server generates on first start when none is configured (the link secret).
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
