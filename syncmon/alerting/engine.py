@@ -395,16 +395,3 @@ class AlertEngine:
             )
         shown.sort(key=lambda item: (item[0], item[1]["fingerprint"]))
         return [item for _, item in shown]
-
-
-async def log_transitions(transitions: list[Transition]) -> None:
-    """The hand-over until routing is wired in: each transition in the log."""
-    for t in transitions:
-        log.info(
-            "alert %s %s → %s %s %s",
-            t.alert.labels.get("alertname"),
-            t.previous.value,
-            t.alert.state.value,
-            t.alert.labels,
-            t.alert.annotations.get("summary", ""),
-        )
