@@ -40,6 +40,7 @@ from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
 from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web.dashboard.mount import guarded
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,24 @@ class Services:
         return await run_in_threadpool(call)
 
 
+def new_writer(
+    engine: Engine,
+    settings: Settings,
+    *,
+    on_commit: Callable[[list[Event]], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> Writer:
+    """The writer with every in-commit hook; the CLI uses it too, so its events are stored alike."""
+    return Writer(
+        engine,
+        before=[assign_issues],
+        hooks=[apply_count_rollups, sketch_rollups.hook],
+        on_commit=on_commit,
+        max_batch=settings.commit_max_batch,
+        telemetry=telemetry,
+    )
+
+
 def build_services(settings: Settings, engine: Engine, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     telemetry = Telemetry()
@@ -84,14 +103,7 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         return await services.read(lambda conn: projects.project_for_key(conn, key))
 
     feed = Feed(read_range, max_batches=settings.feed_queue_batches, telemetry=telemetry)
-    writer = Writer(
-        engine,
-        before=[assign_issues],
-        hooks=[apply_count_rollups, sketch_rollups.hook],
-        on_commit=feed.publish,
-        max_batch=settings.commit_max_batch,
-        telemetry=telemetry,
-    )
+    writer = new_writer(engine, settings, on_commit=feed.publish, telemetry=telemetry)
     keyring = KeyRing(lookup_key, clock)
     gateway = IngestGateway(
         settings=settings,
@@ -202,20 +214,24 @@ def create_app(
         detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
         return JSONResponse({"error": detail}, status_code=status)
 
+    public = [
+        *native.routes(services.gateway),
+        *sentry.routes(services.gateway),
+        *posthog.routes(services.gateway),
+        *vercel.routes(services.gateway),
+        *csp.routes(services.gateway),
+        *health.routes(services),
+    ]
+    # Everything else is behind the access guard: sessions or tokens, CSRF, roles, CSP.
+    protected = [
+        *api.routes(services),
+        *issues_api.routes(services),
+        *security_api.routes(services),
+        *performance_api.routes(services),
+        *analytics_api.routes(services),
+    ]
     app = Starlette(
-        routes=[
-            *native.routes(services.gateway),
-            *sentry.routes(services.gateway),
-            *posthog.routes(services.gateway),
-            *vercel.routes(services.gateway),
-            *csp.routes(services.gateway),
-            *api.routes(services),
-            *issues_api.routes(services),
-            *security_api.routes(services),
-            *performance_api.routes(services),
-            *analytics_api.routes(services),
-            *health.routes(services),
-        ],
+        routes=[*public, guarded(services, public, protected)],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],
         exception_handlers={405: method_not_allowed, HTTPException: http_error},
         lifespan=lifespan,

@@ -18,12 +18,13 @@ from sqlalchemy.engine import Engine
 import syncmon.cli
 from syncmon.bootstrap import DEFAULT_PROJECT, prepare_store
 from syncmon.cli import main
-from syncmon.settings import settings_reference_markdown
+from syncmon.settings import Settings, settings_reference_markdown
 from syncmon.store import accounts, migrate, projects
 from syncmon.store.engine import create_store_engine
 from syncmon.store.schema import audit_log, users
 
 PASSWORD = "cli-test-password"
+OWN_PROJECT = Settings().monitor_project  # the monitor's own project, created with the store
 
 
 class Cli:
@@ -83,6 +84,7 @@ def test_migrate_creates_store_default_project_and_admin(cli: Cli) -> None:
     assert first.stdout.strip() == f"schema at revision {migrate.head_revision()}"
     assert "store migrated from empty to" in first.stderr
     assert f"created project {DEFAULT_PROJECT!r}" in first.stderr
+    assert f"created project {OWN_PROJECT!r}" in first.stderr
     assert "with the password from SYNCMON_ADMIN_PASSWORD" in first.stderr
     assert PASSWORD not in first.output
 
@@ -93,7 +95,7 @@ def test_migrate_creates_store_default_project_and_admin(cli: Cli) -> None:
 
     with cli.engine().connect() as conn:
         row = conn.execute(sa.select(users)).one()
-        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT]
+        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT, OWN_PROJECT]
     assert row.email == "admin@localhost"
     assert row.role == "admin"
     assert accounts.verify_password(row.password_hash, PASSWORD)
@@ -123,7 +125,7 @@ def test_project_create_and_list_json(cli: Cli) -> None:
     assert [item["slug"] for item in created] == ["my-shop"]
 
     listed = cli.json("project", "list", "--json")
-    assert [item["slug"] for item in listed] == [DEFAULT_PROJECT, "my-shop"]
+    assert [item["slug"] for item in listed] == [DEFAULT_PROJECT, OWN_PROJECT, "my-shop"]
     shop = by_slug(listed, "my-shop")
     assert shop == created[0]
     assert set(shop) >= {"id", "slug", "public_key", "secret_key", "dsn", "allowed_origins"}
@@ -133,7 +135,8 @@ def test_project_create_and_list_json(cli: Cli) -> None:
     assert shop["dsn"] == f"http://{shop['public_key']}@127.0.0.1:8000/{shop['id']}"
     assert shop["allowed_origins"] == ["https://shop.example"]
     assert by_slug(listed, DEFAULT_PROJECT)["allowed_origins"] == ["*"]
-    assert len({item["id"] for item in listed}) == 2
+    assert by_slug(listed, OWN_PROJECT)["allowed_origins"] == []
+    assert len({item["id"] for item in listed}) == 3
 
     with cli.engine().connect() as conn:
         actions = [row.action for row in conn.execute(sa.select(audit_log.c.action))]
@@ -154,7 +157,7 @@ def test_duplicate_project_name_is_refused(cli: Cli) -> None:
     again = cli.run("project", "create", "  shop ", ok=False)
     assert again.exit_code == 1
     assert "a project with slug 'shop' already exists" in again.stderr
-    assert [item["slug"] for item in cli.json("project", "list", "--json")] == [DEFAULT_PROJECT, "shop"]
+    assert [item["slug"] for item in cli.json("project", "list", "--json")] == [DEFAULT_PROJECT, OWN_PROJECT, "shop"]
 
 
 def test_project_name_without_slug_is_refused(cli: Cli) -> None:
