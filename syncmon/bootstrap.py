@@ -33,7 +33,9 @@ def prepare_store(settings: Settings, clock: Clock, say: Callable[[str], None]) 
             say(f"created project {project.slug!r} (public key {project.public_key})")
         if settings.monitor_project not in {p.slug for p in projects.list_projects(conn)}:
             own = projects.ensure_project(conn, settings.monitor_project, clock.now_ms())
-            say(f"created project {own.slug!r}: this server's own logins and admin changes are recorded there")
+            say(
+                f"created project {own.slug!r}: this server's own logins and admin changes are recorded there"
+            )
         if accounts.count_users(conn) == 0:
             password = settings.admin_password or accounts.generate_password()
             accounts.create_user(conn, settings.admin_email, password, "admin", clock.now_ms())

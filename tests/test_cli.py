@@ -157,7 +157,11 @@ def test_duplicate_project_name_is_refused(cli: Cli) -> None:
     again = cli.run("project", "create", "  shop ", ok=False)
     assert again.exit_code == 1
     assert "a project with slug 'shop' already exists" in again.stderr
-    assert [item["slug"] for item in cli.json("project", "list", "--json")] == [DEFAULT_PROJECT, OWN_PROJECT, "shop"]
+    assert [item["slug"] for item in cli.json("project", "list", "--json")] == [
+        DEFAULT_PROJECT,
+        OWN_PROJECT,
+        "shop",
+    ]
 
 
 def test_project_name_without_slug_is_refused(cli: Cli) -> None:

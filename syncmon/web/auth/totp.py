@@ -18,7 +18,7 @@ import segno
 ISSUER = "SyncScript Monitor"
 STEP_SECONDS = 30
 DRIFT_STEPS = 1
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")
 
 
 def new_secret() -> str:
