@@ -45,8 +45,10 @@ class Cli:
 
         monkeypatch.setattr(syncmon.cli, "prepare_store", recording_prepare)
 
-    def run(self, *args: str, ok: bool = True, env: dict[str, str | None] | None = None) -> Result:
-        result = CliRunner().invoke(main, list(args), env={**self.env, **(env or {})})
+    def run(
+        self, *args: str, ok: bool = True, env: dict[str, str | None] | None = None, input: str | None = None
+    ) -> Result:
+        result = CliRunner().invoke(main, list(args), env={**self.env, **(env or {})}, input=input)
         if ok:
             assert result.exit_code == 0, (result.output, result.exception)
         return result
