@@ -50,6 +50,7 @@ from syncmon.web import (
     api,
     channels_api,
     health,
+    incident_links,
     incidents_api,
     issues_api,
     performance_api,
@@ -57,6 +58,7 @@ from syncmon.web import (
     sdk_scripts,
     security_api,
 )
+from syncmon.web.dashboard.mount import guarded
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,24 @@ class Services:
         return await run_in_threadpool(call)
 
 
+def new_writer(
+    engine: Engine,
+    settings: Settings,
+    *,
+    on_commit: Callable[[list[Event]], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> Writer:
+    """The writer with every in-commit hook; the CLI uses it too, so its events are stored alike."""
+    return Writer(
+        engine,
+        before=[assign_issues],
+        hooks=[apply_count_rollups, sketch_rollups.hook],
+        on_commit=on_commit,
+        max_batch=settings.commit_max_batch,
+        telemetry=telemetry,
+    )
+
+
 def build_services(
     settings: Settings,
     engine: Engine,
@@ -108,14 +128,7 @@ def build_services(
         return await services.read(lambda conn: projects.project_for_key(conn, key))
 
     feed = Feed(read_range, max_batches=settings.feed_queue_batches, telemetry=telemetry)
-    writer = Writer(
-        engine,
-        before=[assign_issues],
-        hooks=[apply_count_rollups, sketch_rollups.hook],
-        on_commit=feed.publish,
-        max_batch=settings.commit_max_batch,
-        telemetry=telemetry,
-    )
+    writer = new_writer(engine, settings, on_commit=feed.publish, telemetry=telemetry)
     keyring = KeyRing(lookup_key, clock)
     gateway = IngestGateway(
         settings=settings,
@@ -271,25 +284,30 @@ def create_app(
         detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
         return JSONResponse({"error": detail}, status_code=status)
 
+    public = [
+        *native.routes(services.gateway),
+        *sentry.routes(services.gateway),
+        *posthog.routes(services.gateway),
+        *vercel.routes(services.gateway),
+        *csp.routes(services.gateway),
+        *health.routes(services),
+        *sdk_scripts.routes(),
+        *posthog_static.routes(),
+        *incident_links.routes(services),  # signed links: the signature is the authorisation
+    ]
+    # Everything else is behind the access guard: sessions or tokens, CSRF, roles, CSP.
+    protected = [
+        *api.routes(services),
+        *issues_api.routes(services),
+        *incidents_api.routes(services),
+        *security_api.routes(services),
+        *performance_api.routes(services),
+        *analytics_api.routes(services),
+        *channels_api.routes(services),
+        *alerts_api.routes(services),
+    ]
     app = Starlette(
-        routes=[
-            *native.routes(services.gateway),
-            *sentry.routes(services.gateway),
-            *posthog.routes(services.gateway),
-            *vercel.routes(services.gateway),
-            *csp.routes(services.gateway),
-            *api.routes(services),
-            *issues_api.routes(services),
-            *incidents_api.routes(services),
-            *security_api.routes(services),
-            *performance_api.routes(services),
-            *analytics_api.routes(services),
-            *channels_api.routes(services),
-            *alerts_api.routes(services),
-            *health.routes(services),
-            *sdk_scripts.routes(),
-            *posthog_static.routes(),
-        ],
+        routes=[*public, guarded(services, public, protected)],
         middleware=[Middleware(IngestCORS, origins_for=origins_for, paths=INGEST_PATHS)],
         exception_handlers={405: method_not_allowed, HTTPException: http_error},
         lifespan=lifespan,

@@ -1,4 +1,5 @@
-"""First start: migrate the store, create the `syncscript` project and the first admin.
+"""First start: migrate the store, create the `syncscript` project, the monitor's own project
+(`monitor_project`, where the dashboard's security events go) and the first admin.
 
 Every start also gives each project the default alert rules it does not have yet
 (syncmon.alerting.defaults), and `syncmon serve` applies the `rules_file` setting.
@@ -36,6 +37,11 @@ def prepare_store(settings: Settings, clock: Clock, say: Callable[[str], None]) 
         if not projects.list_projects(conn):
             project = projects.create_project(conn, DEFAULT_PROJECT, clock.now_ms())
             say(f"created project {project.slug!r} (public key {project.public_key})")
+        if settings.monitor_project not in {p.slug for p in projects.list_projects(conn)}:
+            own = projects.ensure_project(conn, settings.monitor_project, clock.now_ms())
+            say(
+                f"created project {own.slug!r}: this server's own logins and admin changes are recorded there"
+            )
         if accounts.count_users(conn) == 0:
             password = settings.admin_password or accounts.generate_password()
             accounts.create_user(conn, settings.admin_email, password, "admin", clock.now_ms())

@@ -1,4 +1,4 @@
-"""The `syncmon` command: serve, migrate, projects, API tokens and the settings reference.
+"""The `syncmon` command: serve, migrate, projects, users, API tokens and the settings reference.
 
 Every command reads the same settings as `serve` (flags, SYNCMON_* variables,
 syncmon.toml), so `--data-dir` or `SYNCMON_DATABASE_URL` point them all at one store.
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 import orjson
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from syncmon.alerting import rule_store
 from syncmon.alerting.provisioning import apply_file
@@ -28,7 +28,8 @@ from syncmon.settings import (
     setting_type,
     settings_reference_markdown,
 )
-from syncmon.store import accounts, migrate, projects
+from syncmon.store import accounts, login_throttle, migrate, projects, users
+from syncmon.store import sessions as session_store
 from syncmon.store.accounts import AccountError
 from syncmon.store.projects import ProjectError
 
@@ -328,6 +329,246 @@ def rules_list(obj: Context, project: str | None, as_json: bool) -> None:
         state = "" if rule.enabled else "  (disabled)"
         kind, severity = rule.spec.kind, rule.spec.severity.value
         click.echo(f"{rule.id}  {rule.project}  {rule.name}  {kind}  {severity}  {rule.source}{state}")
+
+
+@main.group()
+def user() -> None:
+    """Dashboard users: create, list, change roles, disable; recovery (second factor, lockout).
+
+    Every change is written to the audit log (actor "cli") and recorded as a security event
+    of the monitor's own project, like the same change made in the dashboard.
+    """
+
+
+def _record_own_event(
+    settings: Settings, engine: Engine, name: str, message: str, details: dict[str, Any]
+) -> None:
+    """Store a security event of the monitor's own project through a writer with every hook,
+    as the server would (a running server's detectors see it when they next replay)."""
+    import asyncio
+
+    from syncmon.app import new_writer
+    from syncmon.events import Level
+    from syncmon.web.auth.recorder import Origin, own_event
+
+    now = SystemClock().now_ms()
+    with engine.begin() as conn:
+        own = projects.ensure_project(conn, settings.monitor_project, now)
+    event = own_event(
+        own.id,
+        name,
+        Origin(client_ip=None, user_agent=None, path="cli"),
+        "cli",
+        now,
+        level=Level.WARNING,
+        message=message,
+        details={"source": "cli", "actor": "cli", **details},
+    )
+    writer = new_writer(engine, settings)
+    writer.start()
+    try:
+        asyncio.run(writer.write([event]))
+    finally:
+        writer.stop()
+
+
+def _new_password(from_stdin: bool) -> tuple[str, bool]:
+    """(password, generated): one line of standard input, or a generated one."""
+    if not from_stdin:
+        return accounts.generate_password(), True
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        users.check_password(password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    return password, False
+
+
+def _user_change(
+    obj: Context,
+    email: str,
+    apply: Callable[[Connection, users.User, int], dict[str, Any]],
+    action: str,
+    event_name: str,
+    describe: str,
+) -> users.User:
+    """Apply a change to one user with its audit row in one transaction, then record the event."""
+    settings, engine = obj.store()
+    now = SystemClock().now_ms()
+    try:
+        with engine.begin() as conn:
+            target = users.require_user(conn, email)
+            details = apply(conn, target, now)
+            accounts.record_audit(conn, now, "cli", action, target.email, details)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    _record_own_event(
+        settings,
+        engine,
+        event_name,
+        f"dashboard user {target.email}: {describe} (cli)",
+        {"target": target.email, "change": action.removeprefix("user."), **details},
+    )
+    return target
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(accounts.ROLES), default="viewer", show_default=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (else one is generated)."
+)
+@pass_context
+def user_create(obj: Context, email: str, role: str, password_stdin: bool) -> None:
+    """Create a dashboard user; a generated password is printed once."""
+    settings, engine = obj.store()
+    password, generated = _new_password(password_stdin)
+    now = SystemClock().now_ms()
+    try:
+        with engine.begin() as conn:
+            user_id = accounts.create_user(conn, email, password, role, now)
+            created = users.require_user(conn, user_id)
+            accounts.record_audit(conn, now, "cli", "user.create", created.email, {"role": role})
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    _record_own_event(
+        settings,
+        engine,
+        "user_created",
+        f"dashboard user {created.email} ({role}) created (cli)",
+        {"target": created.email, "account_id": created.id, "role": role},
+    )
+    if generated:
+        _say(f"user {created.email} ({role}) created; the password is shown only this once:")
+        click.echo(password)
+    else:
+        _say(f"user {created.email} ({role}) created")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def user_list(obj: Context, as_json: bool) -> None:
+    """List dashboard users with role, status and second factor (never passwords)."""
+    _, engine = obj.store()
+    now = SystemClock().now_ms()
+    with engine.connect() as conn:
+        found = users.list_users(conn)
+        locks = login_throttle.locked_accounts(conn, now)
+    rows = [
+        {
+            "id": u.id,
+            "email": u.email,
+            "role": u.role,
+            "disabled": u.disabled,
+            "locked_until_ms": locks.get(login_throttle.account_subject(u.email)),
+            "totp": u.totp_enabled,
+            "created_ms": u.created_ms,
+            "last_login_ms": u.last_login_ms,
+        }
+        for u in found
+    ]
+    if as_json:
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    for row in rows:
+        state = "disabled" if row["disabled"] else "locked" if row["locked_until_ms"] else "active"
+        second = "2fa" if row["totp"] else "-"
+        click.echo(f"{row['id']}  {row['email']}  {row['role']}  {state}  {second}")
+
+
+@user.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(accounts.ROLES))
+@pass_context
+def user_set_role(obj: Context, email: str, role: str) -> None:
+    """Make a user an admin or a viewer (the last active admin stays an admin)."""
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        users.set_role(conn, target.id, role)
+        return {"from": target.role, "to": role}
+
+    target = _user_change(obj, email, apply, "user.set_role", "authz_change", f"role set to {role}")
+    click.echo(f"{target.email} is now {role}")
+
+
+@user.command("disable")
+@click.argument("email")
+@pass_context
+def user_disable(obj: Context, email: str) -> None:
+    """Disable a user: their sessions end and they cannot log in (the last active admin stays)."""
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        users.set_disabled(conn, target.id, True)
+        return {"sessions_ended": session_store.delete_user_sessions(conn, target.id)}
+
+    target = _user_change(obj, email, apply, "user.disable", "user_updated", "disabled")
+    click.echo(f"{target.email} disabled")
+
+
+@user.command("enable")
+@click.argument("email")
+@pass_context
+def user_enable(obj: Context, email: str) -> None:
+    """Enable a disabled user again."""
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        users.set_disabled(conn, target.id, False)
+        return {}
+
+    target = _user_change(obj, email, apply, "user.enable", "user_updated", "enabled")
+    click.echo(f"{target.email} enabled")
+
+
+@user.command("disable-totp")
+@click.argument("email")
+@pass_context
+def user_disable_totp(obj: Context, email: str) -> None:
+    """Turn a user's second factor off (a lost device); they log in with the password alone."""
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        if not users.disable_totp(conn, target.id):
+            raise AccountError(f"{target.email} has no second factor")
+        return {"sessions_ended": session_store.delete_user_sessions(conn, target.id)}
+
+    target = _user_change(obj, email, apply, "user.totp_disable", "user_updated", "second factor turned off")
+    click.echo(f"two-factor authentication of {target.email} turned off")
+
+
+@user.command("unlock")
+@click.argument("email")
+@pass_context
+def user_unlock(obj: Context, email: str) -> None:
+    """Clear a login lockout of an account."""
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        return {"was_locked": login_throttle.clear(conn, login_throttle.account_subject(target.email))}
+
+    target = _user_change(obj, email, apply, "user.unlock", "user_updated", "login lock cleared")
+    click.echo(f"{target.email} unlocked")
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (else one is generated)."
+)
+@pass_context
+def user_set_password(obj: Context, email: str, password_stdin: bool) -> None:
+    """Set a user's password (recovery); their sessions end. A generated one is printed once."""
+    password, generated = _new_password(password_stdin)
+    password_hash = accounts.hash_password(password)
+
+    def apply(conn: Connection, target: users.User, now: int) -> dict[str, Any]:
+        users.set_password_hash(conn, target.id, password_hash, now)
+        return {"sessions_ended": session_store.delete_user_sessions(conn, target.id)}
+
+    target = _user_change(obj, email, apply, "user.set_password", "user_updated", "password set")
+    if generated:
+        _say(f"password of {target.email} set; it is shown only this once:")
+        click.echo(password)
+    else:
+        _say(f"password of {target.email} set")
 
 
 if __name__ == "__main__":  # pragma: no cover

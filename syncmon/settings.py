@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -136,6 +137,43 @@ class Settings:
         "older than this are deleted.",
     )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    monitor_project: str = _row(
+        "syncmon",
+        "Slug of the monitor's own project: dashboard logins, lockouts and admin changes are recorded "
+        "there as security events, so the detectors watch the dashboard too. Created at start if missing.",
+    )
+    session_cookie_name: str = _row(
+        "syncmon_session",
+        "Name of the dashboard's session cookie (behind TLS, __Host-syncmon_session pins it to the host).",
+    )
+    session_lifetime_minutes: int = _row(720, "A dashboard session ends this long after login, used or not.")
+    session_idle_minutes: int = _row(120, "A dashboard session unused for this long ends.")
+    session_cookie_secure: str = _row(
+        "auto",
+        "Secure flag of the session cookie: auto sets it when the request came over HTTPS (directly, or "
+        "per X-Forwarded-Proto / Forwarded proto= from a trusted proxy); always sets it on every response.",
+        choices=("auto", "always"),
+    )
+    session_cookie_samesite: str = _row(
+        "lax",
+        "SameSite attribute of the session cookie: lax lets links from mail and chat open the dashboard "
+        "logged in; strict does not. State-changing requests need the CSRF token either way.",
+        choices=("lax", "strict"),
+    )
+    login_max_failures: int = _row(
+        5, "Failed logins (password or second factor) on one account within the window that lock it."
+    )
+    login_max_failures_per_ip: int = _row(
+        20, "Failed logins from one client IP within the window that block that IP from logging in."
+    )
+    login_failure_window_minutes: int = _row(15, "Window in which failed logins are counted.")
+    login_lockout_minutes: int = _row(15, "How long a locked account or blocked IP stays refused.")
+    live_heartbeat_seconds: float = _row(
+        15.0, "Pause after which the live-update stream sends a heartbeat when nothing was committed."
+    )
+    live_stream_max_seconds: float = _row(
+        300.0, "A live-update stream ends after this long and the browser reconnects (bounds shutdown)."
+    )
     outbox_max_attempts: int = _row(
         8, "Attempts to deliver a notification through one channel before it is marked failed."
     )
@@ -255,6 +293,14 @@ def _check(name: str, value: Any) -> None:
         "alert_link_ttl_seconds",
         "alerting_tick_seconds",
         "incident_retention_days",
+        "session_lifetime_minutes",
+        "session_idle_minutes",
+        "login_max_failures",
+        "login_max_failures_per_ip",
+        "login_failure_window_minutes",
+        "login_lockout_minutes",
+        "live_heartbeat_seconds",
+        "live_stream_max_seconds",
     }
     if name in positive and value <= 0:
         raise SettingsError(f"setting {name!r}: must be greater than 0, got {value}")
@@ -273,6 +319,10 @@ def _check(name: str, value: Any) -> None:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise SettingsError(f"setting 'trusted_proxies': {item!r} is not an IP or CIDR") from None
+    if name == "monitor_project" and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+        raise SettingsError(f"setting 'monitor_project': {value!r} is not a project slug (a-z, 0-9, dashes)")
+    if name == "session_cookie_name" and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise SettingsError(f"setting 'session_cookie_name': {value!r} is not a cookie name (A-Z, 0-9, _ -)")
     if name == "database_url" and value and not value.startswith(("sqlite", "postgresql", "postgres")):
         raise SettingsError("setting 'database_url': only sqlite:// and postgresql:// URLs are supported")
 

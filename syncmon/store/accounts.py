@@ -17,6 +17,7 @@ from syncmon.store.schema import api_tokens, audit_log, users
 ROLES = ("admin", "viewer")
 TOKEN_PREFIX = "smt_"
 _hasher = PasswordHasher()
+_timing_hashes: dict[int, str] = {}
 
 
 class AccountError(ValueError):
@@ -44,6 +45,24 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def verify_unknown_account(password: str) -> bool:
+    """Spend the time of a real check for an email with no account, then fail: how long a
+    login takes must not tell whether the account exists."""
+    key = id(_hasher)
+    if key not in _timing_hashes:
+        _timing_hashes[key] = _hasher.hash(secrets.token_urlsafe(16))
+    verify_password(_timing_hashes[key], password)
+    return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than the current ones."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except (InvalidHashError, ValueError):
+        return True
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
@@ -53,7 +72,11 @@ def _check_role(role: str) -> None:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
 
 
-def create_user(conn: Connection, email: str, password: str, role: str, now_ms: int) -> int:
+def create_user(
+    conn: Connection, email: str, password: str, role: str, now_ms: int, *, password_hash: str | None = None
+) -> int:
+    """Create a user; `password_hash`, when the caller hashed `password` already (off the
+    writer thread), is stored instead of hashing here."""
     _check_role(role)
     email = email.strip().lower()
     if "@" not in email:
@@ -65,7 +88,7 @@ def create_user(conn: Connection, email: str, password: str, role: str, now_ms: 
     result = conn.execute(
         users.insert().values(
             email=email,
-            password_hash=hash_password(password),
+            password_hash=password_hash or hash_password(password),
             role=role,
             disabled=False,
             created_ms=now_ms,

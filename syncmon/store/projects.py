@@ -165,3 +165,15 @@ def update_project(
     updated = get_project(conn, project.id)
     assert updated is not None
     return updated
+
+
+def ensure_project(conn: Connection, slug: str, now_ms: int) -> Project:
+    """The project with this slug, created (with no browser origin allowed) if missing.
+
+    Used for the monitor's own project, whose events the server records itself: no
+    browser needs to send to it, so no origin is allowed until an admin adds one.
+    """
+    found = conn.execute(sa.select(projects).where(projects.c.slug == slug)).first()
+    if found is not None:
+        return _from_row(found)
+    return create_project(conn, slug, now_ms, origins=[])

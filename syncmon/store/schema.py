@@ -549,3 +549,42 @@ server_secrets = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
+
+# Dashboard access (syncmon.web.auth). Users gain their second factor (a TOTP secret, set at
+# enrolment and enabled once a code confirms it; the last accepted time step, so a code
+# cannot be used twice) and password bookkeeping. Sessions live on the server: the cookie
+# carries a random id, the table only its SHA-256 digest, next to the session's CSRF token.
+users.append_column(sa.Column("totp_secret", sa.String(64), nullable=True))
+users.append_column(sa.Column("totp_enabled_ms", sa.BigInteger, nullable=True))
+users.append_column(sa.Column("totp_last_step", sa.BigInteger, nullable=True))
+users.append_column(sa.Column("password_changed_ms", sa.BigInteger, nullable=True))
+users.append_column(sa.Column("last_login_ms", sa.BigInteger, nullable=True))
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("mfa_pending", sa.Boolean, nullable=False),
+    sa.Column("client_ip", sa.String(45), nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Index("ix_sessions_user", "user_id"),
+    sa.Index("ix_sessions_expires", "expires_ms"),
+)
+
+# Failed logins per subject, "account:<email>" or "ip:<address>", in a fixed window that
+# starts at the first failure; `locked_until_ms` is set when the count reaches its limit.
+# Kept per attempted email whether or not the account exists, so a lockout says nothing
+# about which accounts exist.
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("subject", sa.String(400), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_start_ms", sa.BigInteger, nullable=False),
+    sa.Column("locked_until_ms", sa.BigInteger, nullable=True),
+)

@@ -1,4 +1,4 @@
-"""The read API (`/api/v1/...`): events and rollup counts, for bearer tokens of any role."""
+"""The read API (`/api/v1/...`): events and rollup counts, for bearer tokens or sessions of any role."""
 
 from __future__ import annotations
 
@@ -28,17 +28,26 @@ def error_response(exc: ClientError) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling the API: a token's role and how the audit log names it."""
+    """Who is calling: a token's or a logged-in user's role, and how the audit log names it."""
 
     role: str
     actor: str
+    user_id: int | None = None
 
     def require_admin(self) -> None:
         if self.role != "admin":
-            raise ClientError(403, "this needs an admin token; yours is a viewer token", reason="forbidden")
+            raise ClientError(403, "this needs an admin; your role is viewer (read-only)", reason="forbidden")
 
 
 async def require_token(services: Services, request: Request) -> Caller:
+    """The caller the access guard admitted (a session or a token), else from the bearer token."""
+    admitted = request.scope.get("state", {}).get("caller")
+    if isinstance(admitted, Caller):
+        return admitted
+    return await bearer_caller(services, request)
+
+
+async def bearer_caller(services: Services, request: Request) -> Caller:
     """The caller from `Authorization: Bearer <token>`, or a 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -8,7 +8,8 @@
 
 `routes()` also returns the configuration API (syncmon.web.escalation_api: policies,
 routes, user contacts; syncmon.web.mutes_api: silences, maintenance windows, inhibition
-rules) and the signed acknowledge/resolve links (syncmon.web.incident_links).
+rules). The signed acknowledge/resolve links (syncmon.web.incident_links) are mounted
+outside the dashboard's access guard: the signature is their authorisation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from syncmon.alerting.incidents import Incident, IncidentError, IncidentStatus
 from syncmon.http_errors import ClientError
 from syncmon.store import accounts
 from syncmon.store.schema import alert_group_alerts, alert_groups
-from syncmon.web import escalation_api, incident_links, mutes_api
+from syncmon.web import escalation_api, mutes_api
 from syncmon.web.alerting_resources import path_id
 from syncmon.web.api import error_response, project_param, require_token
 from syncmon.web.params import parse_cursor, parse_limit
@@ -169,5 +170,4 @@ def routes(services: Services) -> list[Route]:
         Route("/api/v1/incidents/{incident_id}/resolve", action("resolve"), methods=["POST"]),
         *escalation_api.routes(services),
         *mutes_api.routes(services),
-        *incident_links.routes(services),
     ]

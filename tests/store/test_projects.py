@@ -7,11 +7,13 @@ import re
 import pytest
 
 from syncmon.bootstrap import DEFAULT_PROJECT
+from syncmon.settings import Settings
 from syncmon.store import projects
 from syncmon.store.projects import Project, ProjectError
 from tests.conftest import Store
 
 NOW = 1_767_225_600_000
+OWN_PROJECT = Settings().monitor_project  # the monitor's own project, created with the store
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,7 @@ def test_create_and_find(store: Store) -> None:
         assert projects.find_project(conn, "9" * 40) is None
         assert projects.find_project(conn, "²") is None
         assert projects.get_project(conn, 999_999) is None
-        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT, "my-shop"]
+        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT, OWN_PROJECT, "my-shop"]
 
 
 def test_slug_wins_over_id_when_both_match(store: Store) -> None:
@@ -84,7 +86,7 @@ def test_create_refuses_duplicates_and_bad_names(store: Store) -> None:
     with pytest.raises(ProjectError, match="no usable slug"), store.engine.begin() as conn:
         projects.create_project(conn, "???", NOW)
     with store.engine.connect() as conn:
-        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT, "shop"]
+        assert [p.slug for p in projects.list_projects(conn)] == [DEFAULT_PROJECT, OWN_PROJECT, "shop"]
 
 
 def test_new_projects_get_distinct_keys(store: Store) -> None:

@@ -309,7 +309,8 @@ def test_projects_listing_hides_secret_from_viewers(
     assert as_viewer.status_code == as_admin.status_code == 200
     viewer_projects = as_viewer.json()["projects"]
     admin_projects = as_admin.json()["projects"]
-    assert [p["slug"] for p in admin_projects] == [store.project.slug, "second"]
+    own = store.settings.monitor_project
+    assert [p["slug"] for p in admin_projects] == [store.project.slug, own, "second"]
     assert admin_projects[0]["secret_key"] == store.project.secret_key
     assert admin_projects[0]["public_key"] == store.project.public_key
     public_url = store.settings.effective_public_url

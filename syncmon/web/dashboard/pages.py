@@ -1,0 +1,121 @@
+"""The Overview and the sections whose pages are not built yet (an honest empty state each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from syncmon.web.dashboard import overview_data
+from syncmon.web.dashboard.context import Dashboard
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    title: str
+    summary: str
+    coming: tuple[str, ...]
+    api: tuple[str, ...] = ()
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        "security",
+        "Security",
+        "Security events, the detections the detectors recorded and the threat level, per project.",
+        (
+            "the threat level with the detections that make it up",
+            "security events by category over the time range",
+            "detections with their evidence, and the timeline of an IP or an account",
+        ),
+        ("/api/v1/security/summary", "/api/v1/security/detections", "/api/v1/security/events"),
+    ),
+    Section(
+        "errors",
+        "Errors",
+        "Errors grouped into issues, with their lifecycle (resolve, ignore, regressions).",
+        (
+            "issues sorted by last seen, frequency or users affected",
+            "an issue's events, stack trace, tags and releases",
+            "resolving and ignoring issues (admins)",
+        ),
+        ("/api/v1/issues",),
+    ),
+    Section(
+        "performance",
+        "Performance",
+        "Core Web Vitals of your pages and the latency of your API routes.",
+        (
+            "LCP, INP, CLS, FCP and TTFB percentiles with their ratings",
+            "the slowest pages and routes",
+        ),
+        ("/api/v1/performance/vitals", "/api/v1/performance/pages", "/api/v1/performance/routes"),
+    ),
+    Section(
+        "analytics",
+        "Analytics",
+        "Page views and visitors.",
+        ("page views and unique visitors over time", "top pages, referrers, browsers, systems and devices"),
+        ("/api/v1/analytics/pageviews",),
+    ),
+    Section(
+        "alerts",
+        "Alerts",
+        "Alert rules, the alerts they raise, silences and escalation.",
+        ("alerts firing now and their history", "alert rules and silences", "notification deliveries"),
+    ),
+)
+
+
+def routes(dash: Dashboard) -> list[Route]:
+    settings = dash.services.settings
+
+    async def home(request: Request) -> Response:
+        query = urlencode(dict(request.query_params))
+        return RedirectResponse("/overview" + (f"?{query}" if query else ""), status_code=303)
+
+    async def overview(request: Request) -> Response:
+        shell = await dash.renderer.shell(request)
+        now = dash.now()
+        shown = [shell.project] if shell.project else list(shell.projects)
+        glances = await dash.services.read(
+            lambda conn: overview_data.glances(
+                conn,
+                shown,
+                now,
+                shell.range_minutes,
+                settings.threat_window_seconds * 1000,
+                settings.monitor_project,
+            )
+        )
+        project_id = shell.project.id if shell.project else None
+        events = await dash.services.read(
+            lambda conn: overview_data.latest_events(conn, shell.projects, project_id)
+        )
+        live_query = urlencode({"project": shell.project.slug}) if shell.project else ""
+        context = {
+            "glances": glances,
+            "events": events,
+            "alerts": None,  # no alerting tables in this store yet: the template says so
+            "spark_width": overview_data.SPARK_WIDTH,
+            "spark_height": overview_data.SPARK_HEIGHT,
+            "threat_window_minutes": settings.threat_window_seconds // 60,
+            "live_url": "/live" + (f"?{live_query}" if live_query else ""),
+        }
+        return await dash.renderer.page(request, "overview.html", context, active="overview")
+
+    def section_page(section: Section) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await dash.renderer.page(request, "section.html", {"section": section}, active=section.key)
+
+        return Route(f"/{section.key}", endpoint, methods=["GET"])
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/overview", overview, methods=["GET"]),
+        *(section_page(section) for section in SECTIONS),
+    ]
