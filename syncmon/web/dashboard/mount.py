@@ -24,6 +24,7 @@ from syncmon.web.auth.guard import AccessGuard, wants_json
 from syncmon.web.dashboard import (
     account_pages,
     assets,
+    error_pages,
     live,
     login_pages,
     pages,
@@ -58,6 +59,7 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *settings_pages.routes(dash),
         *pages.routes(dash),
         *security_pages.routes(dash),
+        *error_pages.routes(dash),
         *live.routes(dash),
         *assets.routes(dash),
     ]

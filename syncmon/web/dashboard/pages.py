@@ -24,17 +24,6 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section(
-        "errors",
-        "Errors",
-        "Errors grouped into issues, with their lifecycle (resolve, ignore, regressions).",
-        (
-            "issues sorted by last seen, frequency or users affected",
-            "an issue's events, stack trace, tags and releases",
-            "resolving and ignoring issues (admins)",
-        ),
-        ("/api/v1/issues",),
-    ),
-    Section(
         "performance",
         "Performance",
         "Core Web Vitals of your pages and the latency of your API routes.",
