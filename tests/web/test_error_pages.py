@@ -359,3 +359,25 @@ def test_ingested_markup_is_shown_as_text(
 def add_project(store: Store, name: str) -> projects.Project:
     with store.engine.begin() as conn:
         return projects.create_project(conn, name, SystemClock().now_ms())
+
+
+def test_hostile_parameters_get_a_page_not_a_server_error(
+    admin: httpx.Client, store: Store, seeder: Seeder
+) -> None:
+    """NUL and other control characters (PostgreSQL refuses NUL in a query), long values."""
+    seeder.sentry(sentry_error())
+    issue_id = next(iter(issue_ids(store).values()))
+    for params in (
+        {"query": "\x00"},
+        {"environment": "prod\x00", "release": "\x00" * 300},
+        {"status": "\x00", "level": "\x1b[31m", "sort": "\x00", "page": "\x00"},
+        {"query": "x" * 10_000, "page": "9" * 50},
+    ):
+        reply = admin.get("/errors", params={"project": store.project.slug, **params})
+        assert reply.status_code == 200, (params, reply.text[:500])
+    for event in ("x\x00", "x" * 1000, "../../etc/passwd"):
+        reply = admin.get(f"/errors/{issue_id}", params={"event": event})
+        assert reply.status_code == 200 and "not one of this issue's stored events" in reply.text
+    only_control = admin.get(f"/errors/{issue_id}", params={"event": "\x00"})
+    assert only_control.status_code == 200 and "Latest event" in only_control.text
+    assert admin.get("/errors/" + "9" * 40).status_code == 404

@@ -358,3 +358,18 @@ def test_viewers_may_look_and_strangers_may_not(server: LiveServer, store: Store
 def add_project(store: Store, name: str) -> projects.Project:
     with store.engine.begin() as conn:
         return projects.create_project(conn, name, SystemClock().now_ms())
+
+
+def test_hostile_parameters_get_a_page_not_a_server_error(admin: httpx.Client, store: Store) -> None:
+    """NUL and other control characters (PostgreSQL refuses NUL in a query), long values."""
+    for params in (
+        {"subject": "\x00"},
+        {"subject": "alice\x00", "subject_type": "\x00"},
+        {"subject": "x" * 10_000},
+        {"category": "\x00"},
+        {"range": "\x00", "project": "\x00"},
+    ):
+        reply = admin.get(PAGE, params=params)
+        assert reply.status_code == 200, (params, reply.text[:500])
+    assert admin.get(PAGE, params={"subject": "alice\x00"}).text.count("Account <span") == 1
+    assert admin.get(f"{PAGE}/detections/" + "9" * 40).status_code == 404

@@ -24,6 +24,7 @@ from syncmon.store import eventlog
 from syncmon.store.projects import Project
 from syncmon.store.schema import events, issue_tags, issues
 from syncmon.web.dashboard.overview_data import spark_points
+from syncmon.web.dashboard.section_support import text_param
 
 MINUTE_MS = 60_000
 PAGE_SIZE = 50
@@ -90,7 +91,7 @@ def parse_filters(params: Mapping[str, str]) -> tuple[IssueFilters, list[str]]:
     problems: list[str] = []
 
     def choice(name: str, allowed: Sequence[str], default: str | None) -> str | None:
-        raw = (params.get(name) or "").strip()
+        raw = text_param(params, name, 100) or ""
         if not raw:
             return default
         if raw not in allowed:
@@ -98,7 +99,7 @@ def parse_filters(params: Mapping[str, str]) -> tuple[IssueFilters, list[str]]:
             return default
         return raw
 
-    raw_page = (params.get("page") or "1").strip()
+    raw_page = text_param(params, "page", 20) or "1"
     page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 0 < len(raw_page) < 7 else 0
     if page < 1:
         problems.append(f"page: “{raw_page[:20]}” is not a page number.")
@@ -106,9 +107,9 @@ def parse_filters(params: Mapping[str, str]) -> tuple[IssueFilters, list[str]]:
     filters = IssueFilters(
         status=choice("status", tuple(STATUS_FILTERS), "unresolved") or "unresolved",
         level=choice("level", LEVELS, None),
-        text=(params.get("query") or "").strip()[:MAX_SEARCH] or None,
-        environment=(params.get("environment") or "").strip()[:64] or None,
-        release=(params.get("release") or "").strip()[:200] or None,
+        text=text_param(params, "query", MAX_SEARCH),
+        environment=text_param(params, "environment", 64),
+        release=text_param(params, "release", 200),
         sort=choice("sort", tuple(SORT_LABELS), "last_seen") or "last_seen",
         page=page,
     )

@@ -26,7 +26,7 @@ from syncmon.web.auth.forms import form_of
 from syncmon.web.dashboard import error_data as data
 from syncmon.web.dashboard import error_trace as trace
 from syncmon.web.dashboard.context import Dashboard, caller_of
-from syncmon.web.dashboard.security_pages import live_url, public_url
+from syncmon.web.dashboard.section_support import live_url, public_url, text_param
 from syncmon.web.dashboard.shell import ShellState
 
 MINUTE_MS = 60_000
@@ -99,7 +99,7 @@ def routes(dash: Dashboard) -> list[Route]:
         now = dash.now()
         since = now + 1 - shell.range_minutes * MINUTE_MS
         step = data.spark_step_ms(shell.range_minutes, DETAIL_POINTS)
-        event_id = (request.query_params.get("event") or "").strip() or None
+        event_id = text_param(request.query_params, "event", 64)
         detail = await services.read(
             lambda conn: data.issue_detail(conn, issue_id, event_id, since, now + 1, step)
         )

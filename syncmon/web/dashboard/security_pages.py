@@ -27,19 +27,11 @@ from syncmon.store.projects import Project
 from syncmon.web.dashboard import security_data as data
 from syncmon.web.dashboard import security_subjects as subjects
 from syncmon.web.dashboard.context import Dashboard
+from syncmon.web.dashboard.section_support import live_url, public_url, text_param
 from syncmon.web.dashboard.shell import ShellState
 
 PATH = "/admin/security-dashboard"
 SHOWN_DETECTIONS = 50
-
-
-def live_url(shell: ShellState) -> str:
-    return "/live" + (f"?{urlencode({'project': shell.project.slug})}" if shell.project else "")
-
-
-def public_url(dash: Dashboard, request: Request) -> str:
-    """Where applications reach this server: the configured public URL, else this request's."""
-    return dash.services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 def shown_projects(shell: ShellState) -> list[Project]:
@@ -65,7 +57,7 @@ def routes(dash: Dashboard) -> list[Route]:
         span = span_of(shell)
         projects = shown_projects(shell)
         ids = [project.id for project in projects]
-        raw_category = (request.query_params.get("category") or "").strip()
+        raw_category = text_param(request.query_params, "category", 40) or ""
         category = Category(raw_category) if raw_category in set(Category) else None
         step = data.chart_step(span.range_minutes)
 
@@ -109,7 +101,7 @@ def routes(dash: Dashboard) -> list[Route]:
 
     async def timeline(request: Request, shell: ShellState, subject: str) -> Response:
         span = span_of(shell)
-        wanted = (request.query_params.get("subject_type") or "").strip()
+        wanted = text_param(request.query_params, "subject_type", 40) or ""
         subject_type = wanted if wanted in subjects.SUBJECT_TYPES else subjects.subject_type_of(subject)
         view = await dash.services.read(
             lambda conn: subjects.subject_view(
@@ -135,7 +127,7 @@ def routes(dash: Dashboard) -> list[Route]:
 
     async def page(request: Request) -> Response:
         shell = await dash.renderer.shell(request)
-        subject = (request.query_params.get("subject") or "").strip()[:200]
+        subject = text_param(request.query_params, "subject", 200)
         if subject:
             return await timeline(request, shell, subject)
         return await overview(request, shell)
