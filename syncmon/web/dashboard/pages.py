@@ -24,28 +24,6 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section(
-        "security",
-        "Security",
-        "Security events, the detections the detectors recorded and the threat level, per project.",
-        (
-            "the threat level with the detections that make it up",
-            "security events by category over the time range",
-            "detections with their evidence, and the timeline of an IP or an account",
-        ),
-        ("/api/v1/security/summary", "/api/v1/security/detections", "/api/v1/security/events"),
-    ),
-    Section(
-        "errors",
-        "Errors",
-        "Errors grouped into issues, with their lifecycle (resolve, ignore, regressions).",
-        (
-            "issues sorted by last seen, frequency or users affected",
-            "an issue's events, stack trace, tags and releases",
-            "resolving and ignoring issues (admins)",
-        ),
-        ("/api/v1/issues",),
-    ),
-    Section(
         "performance",
         "Performance",
         "Core Web Vitals of your pages and the latency of your API routes.",
