@@ -21,7 +21,16 @@ from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import Receive, Scope, Send
 
 from syncmon.web.auth.guard import AccessGuard, wants_json
-from syncmon.web.dashboard import account_pages, assets, live, login_pages, pages, settings_pages
+from syncmon.web.dashboard import (
+    account_pages,
+    analytics_pages,
+    assets,
+    live,
+    login_pages,
+    pages,
+    performance_pages,
+    settings_pages,
+)
 from syncmon.web.dashboard.context import Dashboard
 
 if TYPE_CHECKING:
@@ -49,6 +58,8 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *account_pages.routes(dash),
         *settings_pages.routes(dash),
         *pages.routes(dash),
+        *performance_pages.routes(dash),
+        *analytics_pages.routes(dash),
         *live.routes(dash),
         *assets.routes(dash),
     ]
