@@ -14,7 +14,7 @@ from syncmon.store import accounts, users
 from syncmon.store.sessions import session_digest
 from syncmon.web.auth.headers import CONTENT_SECURITY_POLICY
 from tests.conftest import ADMIN_PASSWORD, Store
-from tests.support.dashboard import Dashboard, audit_actions, form_token, own_events
+from tests.support.dashboard import Dashboard, audit_actions, form_token, own_events, wait_for
 from tests.support.live import LiveServer
 
 ADMIN = "admin@localhost"
@@ -383,3 +383,28 @@ def test_the_login_page_keeps_a_local_next_only(server: LiveServer) -> None:
             reply = client.post("/login", params={"next": target}, data=data)
             assert reply.status_code == 303 and reply.headers["location"] == expected, target
             client.cookies.clear()
+
+
+def test_the_monitors_own_detectors_see_a_brute_force_on_the_dashboard(
+    live: LiveServer, store: Store, admin_token: str
+) -> None:
+    """Failed logins are security events of the monitor's own project, so the brute-force
+    detector fires on them like on any application's (6 failures in quick succession)."""
+    own = store.settings.monitor_project
+    with live.client() as client:
+        dash = Dashboard(client, {"User-Agent": "hydra"})
+        for _ in range(6):
+            dash.login(ADMIN, "guessing-again")
+
+        def detections() -> list[dict[str, object]]:
+            reply = client.get(
+                "/api/v1/security/detections",
+                params={"project": own},
+                headers={"Authorization": f"Bearer {admin_token}"},
+            )
+            assert reply.status_code == 200, reply.text
+            found: list[dict[str, object]] = reply.json()["detections"]
+            return [d for d in found if d["rule"] == "brute_force"]
+
+        found = wait_for(detections)
+    assert found[0]["subject"] == ADMIN and found[0]["subject_type"] == "account"

@@ -43,7 +43,7 @@ def batch_message(
     for event in batch:
         if project_id is not None and event.project_id != project_id:
             continue
-        kinds.setdefault(event.project_id, Counter())[event.kind] += 1
+        kinds.setdefault(event.project_id, Counter())[str(event.kind)] += 1
         last_seq = max(last_seq, event.seq or 0)
     if not kinds:
         return None

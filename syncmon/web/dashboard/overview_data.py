@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -34,7 +35,7 @@ NOT_PROPERTIES = frozenset(
     {
         "category", "user_agent", "url", "message", "stack", "exception", "timestamp", "user_id",
         "session_id", "release", "environment", "level", "type", "filename", "lineno", "colno",
-        "fingerprint", "_grouping", "name", "event_type",
+        "fingerprint", "name", "event_type", "culprit",
     }
 )  # fmt: skip
 
@@ -169,7 +170,11 @@ def event_properties(event: Event) -> tuple[tuple[str, str], ...]:
     data = event.data
     nested = data.get("properties")
     source: dict[str, Any] = nested if isinstance(nested, dict) else data
-    shown = [(str(key)[:60], _text(value)) for key, value in source.items() if key not in NOT_PROPERTIES]
+    shown = [
+        (str(key)[:60], _text(value))
+        for key, value in source.items()
+        if key not in NOT_PROPERTIES and not str(key).startswith("_")  # "_issue": the server's own notes
+    ]
     return tuple(shown[:MAX_PROPERTIES])
 
 

@@ -1,0 +1,163 @@
+"""The Overview, the empty sections and the live stream against the real server, on both engines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from syncmon.store import projects
+from syncmon.web.dashboard.pages import SECTIONS
+from tests.conftest import ADMIN_PASSWORD, Store
+from tests.support.dashboard import Dashboard
+from tests.support.live import LiveServer
+
+ADMIN = "admin@localhost"
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+@pytest.fixture
+def server(store: Store) -> Iterator[LiveServer]:
+    settings = store.settings_with(live_heartbeat_seconds=0.3, live_stream_max_seconds=20.0)
+    with LiveServer(settings, store.engine) as live:
+        yield live
+
+
+@pytest.fixture
+def admin(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        Dashboard(client).login_ok(ADMIN, ADMIN_PASSWORD)
+        yield client
+
+
+def ingest(client: httpx.Client, store: Store, path: str, payload: dict[str, object], **headers: str) -> None:
+    reply = client.post(
+        f"/api/monitoring/{path}?key={store.project.public_key}", json=payload, headers=headers
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def metric(html: str, slug: str, name: str) -> str:
+    card = html.split(f'data-project="{slug}"', 1)[1].split("</article>", 1)[0]
+    return card.split(f'data-metric="{name}"', 1)[1].split(">", 1)[1].split("<", 1)[0].strip()
+
+
+def test_overview_counts_come_from_the_stored_rollups(
+    server: LiveServer, admin: httpx.Client, store: Store
+) -> None:
+    empty = admin.get("/overview", params={"project": store.project.slug})
+    assert metric(empty.text, store.project.slug, "events") == "0"
+    assert metric(empty.text, store.project.slug, "error-rate") == "—"  # no events: no rate, not 0 %
+    assert "No events in this range." in empty.text
+    assert "Alerting is not set up on this server yet" in empty.text
+    with server.client() as client:
+        for page in ("/", "/pricing", "/checkout"):
+            ingest(client, store, "events", [{"kind": "page_view", "url": f"https://shop.example{page}"}])  # type: ignore[dict-item]
+        ingest(client, store, "error", {"message": "payment failed", "url": "https://shop.example/checkout"})
+    page = admin.get("/overview", params={"project": store.project.slug, "range": "1h"})
+    slug = store.project.slug
+    assert metric(page.text, slug, "events") == "4"
+    assert metric(page.text, slug, "errors") == "1"
+    assert metric(page.text, slug, "error-rate") == "25.0 %"
+    assert metric(page.text, slug, "events-per-minute") == "0.07"  # 4 events / 60 minutes
+    assert metric(page.text, slug, "open-issues") == "1"
+    assert metric(page.text, slug, "threat") == "LOW"
+    assert '<svg class="spark"' in page.text and "<polyline points=" in page.text
+    assert "payment failed" in page.text and "https://shop.example/checkout" in page.text
+    # All projects: the monitor's own project has a card of its own, marked as such.
+    every = admin.get("/overview")
+    own = store.settings.monitor_project
+    assert f'data-project="{own}"' in every.text and "this monitor" in every.text
+    assert metric(every.text, own, "events") == "1"  # the login above: an authn_login_success
+
+
+def test_ingested_markup_is_shown_as_text(server: LiveServer, admin: httpx.Client, store: Store) -> None:
+    with server.client() as client:
+        ingest(
+            client,
+            store,
+            "error",
+            {"message": XSS, "url": f"https://shop.example/?q={XSS}"},
+            **{"User-Agent": XSS},
+        )
+        ingest(client, store, "events", [{"kind": "custom", "name": "signup", "properties": {"plan": XSS}}])  # type: ignore[dict-item]
+    page = admin.get("/overview", params={"project": store.project.slug})
+    assert XSS not in page.text
+    escaped = XSS.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+    assert page.text.count(escaped) >= 4  # message, URL, user agent, property
+    assert '<span class="key">plan</span>' in page.text
+
+
+def test_project_and_range_live_in_the_url(admin: httpx.Client, store: Store) -> None:
+    page = admin.get("/overview", params={"project": store.project.slug, "range": "7d"})
+    assert "Last 7 days" in page.text
+    assert f'href="/security?project={store.project.slug}&amp;range=7d"' in page.text
+    assert f'<option value="{store.project.slug}" selected>' in page.text
+    unknown = admin.get("/overview", params={"project": "<b>nope</b>", "range": "forever"})
+    assert "There is no project “&lt;b&gt;nope&lt;/b&gt;”" in unknown.text
+    assert "“forever” is not a time range" in unknown.text
+    assert admin.get("/?range=24h").headers["location"] == "/overview?range=24h"
+
+
+def test_sections_not_built_yet_say_what_will_be_there(admin: httpx.Client) -> None:
+    for section in SECTIONS:
+        page = admin.get(f"/{section.key}")
+        assert page.status_code == 200
+        assert section.summary in page.text and "This page is not built yet" in page.text
+        assert 'aria-current="page"' in page.text.split(f'href="/{section.key}', 1)[1].split(">", 1)[0]
+
+
+def read_events(lines: Iterator[str], wanted: str, limit: int = 200) -> dict[str, object]:
+    """The data of the next SSE message named `wanted`."""
+    name = None
+    for _, line in zip(range(limit), lines, strict=False):
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: ") and name == wanted:
+            found: dict[str, object] = json.loads(line.removeprefix("data: "))
+            return found
+    raise AssertionError(f"no {wanted} message")
+
+
+def test_the_live_stream_sends_one_message_per_committed_batch(
+    server: LiveServer, admin: httpx.Client, store: Store
+) -> None:
+    slug = store.project.slug
+    with admin.stream("GET", "/live", params={"project": slug}) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["cache-control"] == "no-store"
+        lines = stream.iter_lines()
+        assert read_events(lines, "hello") == {"project": slug}
+        assert "time" in read_events(lines, "heartbeat")
+        with server.client() as client:
+            Dashboard(client).login(ADMIN, "wrong password")  # an event of another project: not sent
+            ingest(client, store, "error", {"message": "boom"})
+        message = read_events(lines, "batch")
+    assert list(message["projects"]) == [slug]  # type: ignore[call-overload]
+    assert message["projects"][slug] == {"events": 1, "kinds": {"error": 1}}  # type: ignore[index]
+    assert isinstance(message["seq"], int) and message["seq"] > 0
+
+
+def test_the_live_stream_needs_a_login_and_a_known_project(server: LiveServer, admin: httpx.Client) -> None:
+    with server.client() as anonymous:
+        refused = anonymous.get("/live")
+    assert refused.status_code == 401 and "error" in refused.json()
+    unknown = admin.get("/live", params={"project": "nope"})
+    assert unknown.status_code == 404 and unknown.json() == {
+        "error": "project 'nope' not found",
+        "field": "project",
+    }
+
+
+def test_a_live_stream_ends_after_its_maximum_length(store: Store) -> None:
+    settings = store.settings_with(live_heartbeat_seconds=0.2, live_stream_max_seconds=0.5)
+    with LiveServer(settings, store.engine) as live, live.client() as client:
+        Dashboard(client).login_ok(ADMIN, ADMIN_PASSWORD)
+        with client.stream("GET", "/live") as stream:
+            text = "".join(stream.iter_text())  # returns once the server ends the stream
+    assert text.startswith("retry: 3000\nevent: hello")
+    with store.engine.connect() as conn:
+        assert projects.find_project(conn, store.settings.monitor_project) is not None
