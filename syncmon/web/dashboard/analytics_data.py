@@ -25,12 +25,13 @@ from syncmon.store.schema import rollup_dimensions, rollup_visitors
 from syncmon.web.dashboard.performance_data import ChartWindow
 
 TOP_LIMIT = 10
+# dimension → (panel title, column heading)
 DIMENSION_TITLES = {
-    "page": "Top pages",
-    "referrer": "Referrers",
-    "browser": "Browsers",
-    "os": "Operating systems",
-    "device": "Devices",
+    "page": ("Top pages", "Page"),
+    "referrer": ("Referrers", "Referring site"),
+    "browser": ("Browsers", "Browser"),
+    "os": ("Operating systems", "System"),
+    "device": ("Devices", "Device"),
 }
 
 

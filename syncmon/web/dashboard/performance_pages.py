@@ -119,8 +119,11 @@ def vital_charts(panel: VitalPanel, window: ChartWindow) -> dict[str, dict[str, 
         {"label": label, "values": [step[i] for step in panel.series_shares], "unit": "%", "color": colour}
         for i, (label, colour) in enumerate((("good", "good"), ("needs improvement", "ni"), ("poor", "poor")))
     ]
+    p75: dict[str, Any] = {"x": window.x, "series": series, "kind": "line", "height": 150}
+    if unit:  # durations from zero; CLS (a small score) keeps uPlot's own range
+        p75["y_min"] = 0
     return {
-        "p75": {"x": window.x, "series": series, "kind": "line", "height": 150, "y_min": 0},
+        "p75": p75,
         "shares": {"x": window.x, "series": shares, "kind": "stacked", "height": 110, "y_min": 0},
     }
 
