@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from syncmon.events import Event
 from syncmon.store import projects
+from syncmon.web.dashboard import overview_data
 from syncmon.web.dashboard.pages import SECTIONS
 from tests.conftest import ADMIN_PASSWORD, Store
 from tests.support.dashboard import Dashboard
@@ -161,3 +163,35 @@ def test_a_live_stream_ends_after_its_maximum_length(store: Store) -> None:
     assert text.startswith("retry: 3000\nevent: hello")
     with store.engine.connect() as conn:
         assert projects.find_project(conn, store.settings.monitor_project) is not None
+
+
+def test_event_properties_are_shown_as_sent() -> None:
+    event = Event(
+        project_id=1,
+        kind="custom",
+        name="signup",
+        timestamp_ms=0,
+        received_ms=0,
+        data={"properties": {"plan": "pro", "seats": 3, "trial": False, "tags": ["a", "b"], "_x": 1}},
+    )
+    assert overview_data.event_properties(event) == (
+        ("plan", "pro"),
+        ("seats", "3"),
+        ("trial", "false"),
+        ("tags", '["a","b"]'),
+    )
+    flat = Event(
+        project_id=1,
+        kind="error",
+        name="javascript_error",
+        timestamp_ms=0,
+        received_ms=0,
+        data={
+            "message": "m",
+            "user_agent": "ua",
+            "_issue": {"id": 1},
+            "culprit": "app.js",
+            "order": "x" * 500,
+        },
+    )
+    assert overview_data.event_properties(flat) == (("order", "x" * 159 + "…"),)

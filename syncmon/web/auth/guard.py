@@ -5,8 +5,8 @@ added there is guarded without doing anything. For each request it
 
 1. adds the security headers (CSP, nosniff, referrer policy, no framing, HSTS over HTTPS);
 2. lets the public pages through (login, its second-factor step, `/assets/`);
-3. identifies the caller — an `Authorization: Bearer` token, else the session cookie —
-   or answers 401 (API) / redirects to the login page (pages);
+3. identifies the caller — on the API and the live stream an `Authorization: Bearer`
+   token, else the session cookie — or answers 401 (API) / redirects to the login page;
 4. for a state-changing method on a route that takes it: with a session, demands the
    session's CSRF token (X-CSRF-Token header or `csrf_token` form field); and refuses
    viewers (403) except on their own account pages — recording the refusal as an
@@ -139,7 +139,8 @@ class AccessGuard:
         await self.app(scope, receive, send_secured)
 
     async def _identify(self, request: Request) -> tuple[Caller, ActiveSession | None]:
-        if "authorization" in request.headers:
+        # Tokens are API credentials (the API and the live stream); pages need a login.
+        if "authorization" in request.headers and wants_json(request.url.path):
             return await bearer_caller(self._services, request), None
         session = await self._sessions.load(request)
         if session is None:

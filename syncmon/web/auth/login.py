@@ -50,6 +50,12 @@ def blocked_message(block: Block, now_ms: int) -> str:
     return f"Too many failed logins for this account. Try again in {minutes} min."
 
 
+def refusal(block: Block, now_ms: int) -> LoginResult:
+    return LoginResult(
+        "blocked", blocked_message(block, now_ms), retry_after=block.retry_after_seconds(now_ms)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Failure:
     account: Counter
@@ -78,9 +84,7 @@ class LoginService:
         block = await self._block(email, origin)
         if block is not None:
             await self._fail(email, origin, block.reason)
-            return LoginResult(
-                "blocked", blocked_message(block, now), retry_after=block.retry_after_seconds(now)
-            )
+            return refusal(block, now)
         user = await self._services.read(lambda conn: users.find_user(conn, email))
         if user is None:
             await run_in_threadpool(accounts.verify_unknown_account, password)
@@ -106,9 +110,7 @@ class LoginService:
         block = await self._block(user.email, origin)
         if block is not None:
             await self._fail(user.email, origin, block.reason)
-            return LoginResult(
-                "blocked", blocked_message(block, now), retry_after=block.retry_after_seconds(now)
-            )
+            return refusal(block, now)
         step = (
             totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
             if user.totp_enabled and user.totp_secret
@@ -129,9 +131,7 @@ class LoginService:
             until = throttle.locked_until(counter, now)
             if until is not None:
                 block = Block(reason_name, until)
-                return LoginResult(
-                    "blocked", blocked_message(block, now), retry_after=block.retry_after_seconds(now)
-                )
+                return refusal(block, now)
         return LoginResult("failed", message)
 
     async def _fail(self, email: str, origin: Origin, reason: str) -> _Failure:

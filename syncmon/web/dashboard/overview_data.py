@@ -158,9 +158,8 @@ def glances(
 
 
 def _text(value: Any) -> str:
-    text = (
-        value if isinstance(value, str) else repr(value) if not isinstance(value, dict | list) else str(value)
-    )
+    """A value as the client sent it: strings as they are, anything else as JSON."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
