@@ -11,14 +11,20 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
 
 from syncmon.clock import ManualClock
+from syncmon.metrics.sketch_rollups import Summary
+from syncmon.metrics.sketches import Sketch
 from syncmon.store import accounts
 from syncmon.store.projects import Project
+from syncmon.web.dashboard import slo_data
+from syncmon.web.dashboard.performance_data import ChartWindow, format_value, step_for
+from syncmon.web.dashboard.performance_pages import metric_choice
 from tests.conftest import Store
 from tests.support.dashboard import Dashboard
 from tests.support.ingest_pages import (
@@ -287,3 +293,76 @@ def test_live_region_access_and_roles(server: LiveServer, store: Store, seeded: 
     assert any("uplot" in src for src in scripts) and any("charts.js" in src for src in scripts)
     assert any("pages.css" in str(link["href"]) for link in html.select('head link[rel="stylesheet"]'))
     assert not html.select("[style]") and not html.select("script:not([src])")
+
+
+# --- the pure parts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("range_minutes", "step", "points"),
+    [(15, 1, 16), (60, 2, 31), (360, 15, 25), (1440, 60, 25), (10_080, 360, 29), (43_200, 1440, 31)],
+)
+def test_chart_steps_cover_the_range_once(range_minutes: int, step: int, points: int) -> None:
+    window = ChartWindow.ending(NOW_MS, range_minutes)
+    assert window.step == step_for(range_minutes) == step
+    assert len(window.starts) == points  # the range's partial first and last steps included
+    minutes = set()
+    for span in window.step_spans:
+        covered = {bucket // span.tier for bucket in range(span.first, span.end, span.tier)}
+        assert not {(span.tier, b) for b in covered} & minutes  # no row is read twice
+        minutes |= {(span.tier, b) for b in covered}
+    # Both start where the range starts, or (older than the minute rows kept) at its hour.
+    first, start = min(s.first for s in window.spans), (NOW_MS - range_minutes * 60_000) // 60_000
+    assert first == min(s.first for s in window.step_spans) and start - 60 < first <= start
+    assert (
+        window.step_of(window.starts[0]) == 0 and window.step_of(window.starts[-1] + step - 1) == points - 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("objective", "total", "bad", "ratio", "remaining", "status"),
+    [
+        (Fraction(99), 200, 1, 0.995, 0.5, "met"),
+        (Fraction(99), 200, 2, 0.99, 0.0, "met"),  # exactly on the objective: met, budget used up
+        (Fraction(95), 40, 3, 0.925, -0.5, "missed"),
+        (Fraction("99.9"), 1000, 0, 1.0, 1.0, "met"),
+        (Fraction(99), 0, 0, None, None, "no data"),
+    ],
+)
+def test_attainment_and_error_budget(
+    objective: Fraction, total: int, bad: int, ratio: float | None, remaining: float | None, status: str
+) -> None:
+    goal = slo_data.Objective("k", "t", "d", "requests", objective)
+    found = slo_data.Attainment(goal, total, bad)
+    assert (found.ratio, found.status) == (ratio, status)
+    assert found.remaining == (pytest.approx(remaining) if remaining is not None else None)
+
+
+def test_latency_indicators_count_values_above_the_threshold() -> None:
+    sketch = Sketch()
+    for ms in [0.0, 120.0, 480.0, 499.0, 510.0, 900.0, 2500.0]:
+        sketch.add(ms)
+    assert slo_data.count_above(sketch, 500) == 3
+    latency = slo_data.SEED_OBJECTIVES[1]
+    summary = Summary(sketch, count=7, errors=1)
+    assert slo_data.measure(latency, summary) == slo_data.Attainment(latency, 7, 3)
+    errors = slo_data.SEED_OBJECTIVES[2]
+    assert slo_data.measure(errors, summary) == slo_data.Attainment(errors, 7, 1)
+    assert slo_data.measure(errors, None) == slo_data.Attainment(errors, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "shown"),
+    [("LCP", 2345.6, "2.35 s"), ("INP", 180.2, "180 ms"), ("CLS", 0.1234, "0.123"), ("TTFB", None, "—")],
+)
+def test_values_are_shown_in_their_unit(metric: str, value: float | None, shown: str) -> None:
+    assert format_value(metric, value) == shown
+
+
+@pytest.mark.parametrize(
+    ("raw", "chosen"),
+    [(None, ("LCP", None)), ("inp", ("INP", None)), ("largest_contentful_paint", ("LCP", None)),
+     ("<b>", ("LCP", "<b>"))],
+)  # fmt: skip
+def test_metric_choice(raw: str | None, chosen: tuple[str, str | None]) -> None:
+    assert metric_choice(raw) == chosen

@@ -7,8 +7,6 @@ its project (app.js, /live).
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,21 +14,23 @@ from starlette.routing import Route
 from syncmon.web.dashboard import analytics_data
 from syncmon.web.dashboard.analytics_data import DIMENSION_TITLES, AnalyticsView
 from syncmon.web.dashboard.context import Dashboard
-from syncmon.web.dashboard.performance_pages import live_url, step_label, time_labels
+from syncmon.web.dashboard.performance_pages import chart_json, live_url, step_label, time_labels
 
 
-def traffic_chart(view: AnalyticsView) -> dict[str, Any]:
+def traffic_chart(view: AnalyticsView) -> str:
     """The uPlot spec (charts.js) of page views and unique visitors per step."""
-    return {
-        "x": view.window.x,
-        "series": [
-            {"label": "page views", "values": list(view.series_views), "color": "default"},
-            {"label": "unique visitors", "values": list(view.series_visitors), "color": "accent"},
-        ],
-        "kind": "line",
-        "height": 220,
-        "y_min": 0,
-    }
+    return chart_json(
+        {
+            "x": view.window.x,
+            "series": [
+                {"label": "page views", "values": list(view.series_views), "color": "default"},
+                {"label": "unique visitors", "values": list(view.series_visitors), "color": "accent"},
+            ],
+            "kind": "line",
+            "height": 220,
+            "y_min": 0,
+        }
+    )
 
 
 def routes(dash: Dashboard) -> list[Route]:

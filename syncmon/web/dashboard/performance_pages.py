@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +31,7 @@ from syncmon.web.dashboard.performance_data import (
     PageRow,
     RouteRow,
     VitalPanel,
+    format_value,
     route_latency,
     threshold_text,
     vital_panels,
@@ -104,7 +106,22 @@ def time_labels(window: ChartWindow) -> list[str]:
     return [datetime.fromtimestamp(x, UTC).strftime(pattern) for x in window.x]
 
 
-def vital_charts(panel: VitalPanel, window: ChartWindow) -> dict[str, dict[str, Any]]:
+def chart_json(spec: dict[str, Any]) -> str:
+    """A chart spec for `data-chart` (the template escapes it for the attribute)."""
+    return orjson.dumps(spec).decode()
+
+
+def chart_fallback(panel: VitalPanel, labels: list[str], step: str) -> str:
+    """What a page without the chart script shows instead of a vital's p75 chart."""
+    points = [
+        f"{label} {format_value(panel.metric, p75)}"
+        for label, p75 in zip(labels, panel.series_p75, strict=True)
+        if p75 is not None
+    ]
+    return f"{panel.metric} p75 per {step} (from, UTC): " + "; ".join(points)
+
+
+def vital_charts(panel: VitalPanel, window: ChartWindow) -> dict[str, str]:
     """The uPlot specs (charts.js) of one vital: p75 against its 'good' limit, rating shares."""
     unit = "ms" if panel.unit == vitals.MILLISECONDS else ""
     limits = vitals.thresholds(panel.metric)
@@ -123,8 +140,8 @@ def vital_charts(panel: VitalPanel, window: ChartWindow) -> dict[str, dict[str, 
     if unit:  # durations from zero; CLS (a small score) keeps uPlot's own range
         p75["y_min"] = 0
     return {
-        "p75": p75,
-        "shares": {"x": window.x, "series": shares, "kind": "stacked", "height": 110, "y_min": 0},
+        "p75": chart_json(p75),
+        "shares": chart_json({"x": window.x, "series": shares, "kind": "stacked", "height": 110, "y_min": 0}),
     }
 
 
@@ -143,11 +160,12 @@ def routes(dash: Dashboard) -> list[Route]:
         view = await dash.services.read(
             lambda conn: load(conn, project_ids, now, shell.range_minutes, metric)
         )
+        labels, step = time_labels(view.window), step_label(view.window.step)
         context = {
             "view": view,
             "charts": {panel.metric: vital_charts(panel, view.window) for panel in view.panels},
-            "labels": time_labels(view.window),
-            "step_label": step_label(view.window.step),
+            "fallbacks": {panel.metric: chart_fallback(panel, labels, step) for panel in view.panels},
+            "step_label": step,
             "vitals_names": VITALS,
             "metric_thresholds": threshold_text(metric),
             "public_url": settings.effective_public_url,

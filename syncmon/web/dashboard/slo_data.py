@@ -23,7 +23,7 @@ default burn-rate alert rules, so switching it to stored rules changes no number
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
@@ -94,18 +94,26 @@ def objectives_for(conn: Connection, project_ids: Sequence[int]) -> tuple[Object
 
 @dataclass(frozen=True, slots=True)
 class Attainment:
+    """An objective over a range: `total` events of its indicator, `bad` of them missing it."""
+
     objective: Objective
     total: int
     bad: int
+    ratio: float | None = field(init=False)  # share of good events, 0..1 (None without events)
+    remaining: float | None = field(init=False)  # unused budget: 1 untouched, 0 used up, < 0 overspent
+    met: bool | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        good, total = self.total - self.bad, self.total
+        budget = self.budget
+        set_field = object.__setattr__
+        set_field(self, "ratio", good / total if total else None)
+        set_field(self, "remaining", float(1 - Fraction(self.bad) / (budget * total)) if total else None)
+        set_field(self, "met", Fraction(good, total) >= self.objective.objective / 100 if total else None)
 
     @property
     def good(self) -> int:
         return self.total - self.bad
-
-    @property
-    def ratio(self) -> float | None:
-        """Share of good events, 0..1 (None without events)."""
-        return self.good / self.total if self.total else None
 
     @property
     def budget(self) -> Fraction:
@@ -115,19 +123,6 @@ class Attainment:
     @property
     def allowed_bad(self) -> float:
         return float(self.budget * self.total)
-
-    @property
-    def remaining(self) -> float | None:
-        """Unused share of the error budget: 1 untouched, 0 used up, below 0 overspent."""
-        if not self.total:
-            return None
-        return float(1 - Fraction(self.bad) / (self.budget * self.total))
-
-    @property
-    def met(self) -> bool | None:
-        if not self.total:
-            return None
-        return Fraction(self.good, self.total) >= self.objective.objective / 100
 
     @property
     def status(self) -> str:
