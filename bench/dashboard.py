@@ -596,6 +596,7 @@ def main() -> int:
     server = Server(env, directory / "server.log").start()
     try:
         wait_for_quiet_host(args.quiet_wait)
+        loads = [os.getloadavg()[0]]
         with logged_in(server.url) as client:
             pages = measure_pages(client, args.requests)
             live: dict[str, Any] = {
@@ -605,6 +606,8 @@ def main() -> int:
                 live["browser"] = measure_browser(
                     server.url, client.cookies, shop.public_key, args.browser_trials
                 )
+        loads.append(os.getloadavg()[0])
+        machine.append(f"host load average {loads[0]:.1f} at the start and {loads[1]:.1f} at the end")
     finally:
         server.stop()
     print(report(info, pages, live, machine))
