@@ -23,11 +23,13 @@ from starlette.types import Receive, Scope, Send
 from syncmon.web.auth.guard import AccessGuard, wants_json
 from syncmon.web.dashboard import (
     account_pages,
+    analytics_pages,
     assets,
     error_pages,
     live,
     login_pages,
     pages,
+    performance_pages,
     security_pages,
     settings_pages,
 )
@@ -60,6 +62,8 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *pages.routes(dash),
         *security_pages.routes(dash),
         *error_pages.routes(dash),
+        *performance_pages.routes(dash),
+        *analytics_pages.routes(dash),
         *live.routes(dash),
         *assets.routes(dash),
     ]

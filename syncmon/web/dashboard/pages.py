@@ -24,23 +24,6 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section(
-        "performance",
-        "Performance",
-        "Core Web Vitals of your pages and the latency of your API routes.",
-        (
-            "LCP, INP, CLS, FCP and TTFB percentiles with their ratings",
-            "the slowest pages and routes",
-        ),
-        ("/api/v1/performance/vitals", "/api/v1/performance/pages", "/api/v1/performance/routes"),
-    ),
-    Section(
-        "analytics",
-        "Analytics",
-        "Page views and visitors.",
-        ("page views and unique visitors over time", "top pages, referrers, browsers, systems and devices"),
-        ("/api/v1/analytics/pageviews",),
-    ),
-    Section(
         "alerts",
         "Alerts",
         "Alert rules, the alerts they raise, silences and escalation.",
