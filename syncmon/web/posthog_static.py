@@ -66,6 +66,9 @@ def routes() -> list[Route]:
         versioned = request.query_params.get("v") == vendored_version()
         return asset_response(request, asset, IMMUTABLE if versioned else REVALIDATE)
 
+    async def missing(request: Request) -> Response:
+        return _missing(request.url.path)
+
     async def versioned_bundle(request: Request) -> Response:
         version = str(request.path_params["version"])
         name = str(request.path_params["name"])
@@ -77,4 +80,6 @@ def routes() -> list[Route]:
     return [
         Route("/static/{name}", bundle, methods=["GET"]),
         Route("/static/{version}/{name}", versioned_bundle, methods=["GET"]),
+        # Anything else under /static/ is answered here, not by the dashboard's login redirect.
+        Route("/static/{rest:path}", missing, methods=["GET", "HEAD"]),
     ]

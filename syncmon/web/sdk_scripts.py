@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncmon.web.assets import Asset, asset_response, make_asset, package_file, without_source_map
+from syncmon.web.assets import Asset, asset_response, make_asset, not_found, package_file, without_source_map
 
 SDK_FILE = ("static", "sdk", "syncmon.js")
 WEB_VITALS_FILE = ("static", "vendor", "vercel", "web-vitals.attribution.iife.js")
@@ -57,7 +57,14 @@ def routes() -> list[Route]:
     async def web_vitals_js(request: Request) -> Response:
         return asset_response(request, web_vitals_script(), WEB_VITALS_CACHE)
 
+    async def missing(request: Request) -> Response:
+        path = request.url.path
+        shown = path if len(path) <= 160 else path[:160] + "…"
+        return not_found(f"no such file {shown!r}: /sdk/ serves /sdk/syncmon.js and /sdk/web-vitals.js")
+
     return [
         Route("/sdk/syncmon.js", syncmon_js, methods=["GET"]),
         Route("/sdk/web-vitals.js", web_vitals_js, methods=["GET"]),
+        # Anything else under /sdk/ is answered here, not by the dashboard's login redirect.
+        Route("/sdk/{rest:path}", missing, methods=["GET", "HEAD"]),
     ]
