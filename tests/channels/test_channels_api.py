@@ -188,7 +188,7 @@ def test_viewer_and_anonymous_are_refused(live: LiveServer, admin_token: str, vi
         ]:
             response = client.request(method, path, json=body, headers=auth(viewer_token))
             assert response.status_code == 403, (method, path)
-            assert response.json() == {"error": "this needs an admin token; yours is a viewer token"}
+            assert response.json() == {"error": "this needs an admin; your role is viewer (read-only)"}
         assert client.get("/api/v1/channels").status_code == 401
         assert (
             client.get(f"/api/v1/channels/{channel_id}/deliveries", headers=auth(viewer_token)).status_code

@@ -42,6 +42,8 @@ ASSETS_PREFIX = "/assets/"
 PUBLIC_PATHS = frozenset({"/login", "/login/totp"})
 # What a viewer may change: their own password, second factor and session.
 SELF_SERVICE_PREFIXES = ("/account/", "/logout")
+# Questions asked with POST because they carry a body, changing nothing: open to viewers.
+READ_ONLY_POSTS = frozenset({"/api/v1/routes/test"})
 CSRF_MESSAGE = "CSRF token missing or invalid: reload the page and submit again"
 VIEWER_MESSAGE = "this needs an admin; your role is viewer (read-only)"
 
@@ -53,6 +55,9 @@ def is_public(path: str) -> bool:
 
 
 def is_self_service(path: str) -> bool:
+    """What a viewer may POST: their own account, logging out, and read-only questions."""
+    if path in READ_ONLY_POSTS:
+        return True
     return any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in SELF_SERVICE_PREFIXES)
 
 
