@@ -19,13 +19,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from syncmon.security.params import DAY_MS, bounded, param
+
 
 @dataclass(frozen=True, slots=True)
 class BucketSpec:
-    capacity: float
-    leak_per_second: float
-    quiet_ms: int = 300_000
-    max_distinct: int = 256  # distinct values remembered per bucket
+    capacity: float = bounded(0, 1_000_000)  # 0: a trigger, the first event overflows
+    leak_per_second: float = bounded(1e-6, 1_000_000)  # > 0, so every bucket drains and goes
+    quiet_ms: int = param(300_000, 0, 30 * DAY_MS)
+    max_distinct: int = param(256, 1, 100_000)  # distinct values remembered per bucket
 
 
 @dataclass(slots=True)
@@ -129,6 +131,11 @@ class Buckets:
     def reset(self, subject: str) -> None:
         """Forget a subject (e.g. a successful login ends a run of failures)."""
         self._buckets.pop(subject, None)
+
+    def quiet(self, subject: str, now_ms: int) -> bool:
+        """Whether the subject is in its quiet period (it overflowed less than quiet_ms ago)."""
+        bucket = self._buckets.get(subject)
+        return bucket is not None and now_ms < bucket.quiet_until_ms
 
     def peek(self, subject: str, now_ms: int) -> tuple[float, int]:
         """(current level, events counted) for a subject, without pouring."""
