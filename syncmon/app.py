@@ -32,14 +32,15 @@ from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.useragent import parse_user_agent
 from syncmon.pipeline.writer import Writer
+from syncmon.security import config_store
+from syncmon.security.detector_config import ProjectConfig
 from syncmon.security.engine import SecurityEngine
-from syncmon.security.registry import default_detectors
 from syncmon.settings import Settings
 from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups
 from syncmon.telemetry import Telemetry
-from syncmon.web import analytics_api, api, health, issues_api, performance_api, security_api
+from syncmon.web import analytics_api, api, detectors_api, health, issues_api, performance_api, security_api
 from syncmon.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,15 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         kinds = (Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value)
         return await services.read(lambda conn: eventlog.events_received_since(conn, since_ms, kinds))
 
+    async def read_config() -> dict[int, ProjectConfig]:
+        return dict(await services.read(config_store.load_all))
+
     security = SecurityEngine(
-        default_detectors,
         writer,
         clock,
         read_recent=read_recent,
+        read_config=read_config,
+        config_poll_ms=round(settings.security_config_poll_seconds * 1000),
         replay_ms=settings.security_replay_seconds * 1000,
     )
     services = Services(settings, engine, clock, telemetry, writer, feed, keyring, gateway, security)
@@ -212,6 +217,7 @@ def create_app(
             *api.routes(services),
             *issues_api.routes(services),
             *security_api.routes(services),
+            *detectors_api.routes(services),
             *performance_api.routes(services),
             *analytics_api.routes(services),
             *health.routes(services),

@@ -102,6 +102,11 @@ class Settings:
     security_replay_seconds: int = _row(
         3600, "On start, events this recent are replayed through the detectors to rebuild their windows."
     )
+    security_config_poll_seconds: float = _row(
+        10.0,
+        "How often the detectors re-read their per-project configuration from the store, for "
+        "changes made by `syncmon detector` or another instance (API changes apply at once).",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
 
     @property
