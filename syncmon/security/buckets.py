@@ -15,7 +15,6 @@ that share one quiet period per subject.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,21 +31,23 @@ class BucketSpec:
 
 @dataclass(slots=True)
 class _Bucket:
+    """One subject's bucket. The distinct values and tags are made when first needed: most
+    rules use neither, and a botnet makes one bucket per IP."""
+
     level: float = 0.0
     last_ms: int = 0
     first_ms: int = 0
     count: int = 0
     quiet_until_ms: int = 0
-    seen: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    seen: dict[str, None] | None = None  # distinct values, least recently seen first
     evidence: list[str] = field(default_factory=list)
     marked: int = 0
-    tags: dict[str, None] = field(default_factory=dict)
+    tags: dict[str, None] | None = None
 
     def restart(self) -> None:
         self.count, self.marked = 0, 0
-        self.seen.clear()
+        self.seen = self.tags = None
         self.evidence.clear()
-        self.tags.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +99,27 @@ class Buckets:
             bucket.first_ms = now_ms
         bucket.level, bucket.last_ms = level, now_ms
         if distinct is not None:
-            if distinct in bucket.seen:
-                bucket.seen.move_to_end(distinct)
+            seen = bucket.seen
+            if seen is None:
+                seen = bucket.seen = {}
+            elif distinct in seen:
+                del seen[distinct]  # now the most recently seen
+                seen[distinct] = None
                 return None
-            bucket.seen[distinct] = now_ms
-            if len(bucket.seen) > self.spec.max_distinct:
-                bucket.seen.popitem(last=False)
+            seen[distinct] = None
+            if len(seen) > self.spec.max_distinct:
+                del seen[next(iter(seen))]
         bucket.level += 1.0
         bucket.count += 1
         bucket.marked += marked
         if len(bucket.evidence) < self._max_evidence:
             bucket.evidence.append(evidence)
-        if tag is not None and len(bucket.tags) < self._max_evidence:
-            bucket.tags[tag] = None
+        if tag is not None:
+            tags = bucket.tags
+            if tags is None:
+                bucket.tags = {tag: None}
+            elif len(tags) < self._max_evidence:
+                tags[tag] = None
         if bucket.level <= self.spec.capacity:
             return None
         overflow = Overflow(
@@ -118,10 +127,10 @@ class Buckets:
             bucket.first_ms,
             now_ms,
             bucket.count,
-            len(bucket.seen),
+            len(bucket.seen) if bucket.seen else 0,
             tuple(bucket.evidence),
             bucket.marked,
-            tuple(bucket.tags),
+            tuple(bucket.tags) if bucket.tags else (),
         )
         bucket.level = 0.0
         bucket.restart()

@@ -24,6 +24,10 @@ class Finder:
         self.entries = tuple(dict.fromkeys(entry for entry in entries if entry))
         self._automaton = AhoCorasick(self.entries) if self.entries else None
 
+    def any(self, text: str) -> bool:
+        """Whether any of the literals occurs in the text."""
+        return self._automaton is not None and bool(self._automaton.find_matches_as_indexes(text))
+
     def found(self, text: str) -> frozenset[str]:
         if self._automaton is None:
             return NOTHING

@@ -57,7 +57,7 @@ from syncmon.security.detectors.probing import (
     subject_key,
 )
 from syncmon.security.params import param
-from syncmon.security.patterns import Shape, compact, decodings, request_part, section, shapes
+from syncmon.security.patterns import Shape, compact, decodings, request_part, section, shapes, squeezed
 from syncmon.security.scan import Finder
 from syncmon.security.signals import Signal
 
@@ -130,6 +130,9 @@ class _InjectionRule:
         anchors = [anchor for shape in p.shapes for anchor in shape.anchors]
         self._strong, self._weak, self._compact = set(p.strong), set(p.weak), set(p.compact)
         self._anchors = set(anchors)
+        # Every literal with its whitespace removed: absent from `squeezed(text)`, it cannot
+        # be in any normal form of the text (unless `squeezed` says the text is special).
+        self._screen = Finder(compact(e) for e in (*p.strong, *p.weak, *p.compact, *anchors))
         if self.use_compact:
             self._in_text = Finder((*p.strong, *p.weak))
             self._in_squeezed: Finder | None = Finder((*p.compact, *p.weak, *anchors))
@@ -174,6 +177,9 @@ class _InjectionRule:
 
     def match(self, text: str, field: str = "url") -> _Match | None:
         """The payload in one text, or None (a lone weak indicator is None)."""
+        screened, special = squeezed(text)
+        if not special and not self._screen.any(screened):
+            return None
         forms = decodings(text)
         found = self._indicators(forms)
         if not found.payload:
@@ -215,6 +221,9 @@ class _InjectionRule:
         return None
 
     def observe(self, signal: Signal) -> list[Detection]:
+        carrier = signal.url or signal.target or signal.details
+        if not carrier and signal.name not in self.params.direct_names:
+            return []  # nothing that could carry a payload (most logins)
         if signal.name == CSP_VIOLATION:
             return []
         if signal.client_ip:

@@ -273,6 +273,7 @@ class SensitiveFileProbe:
         )
         self._served = Buckets(self.params.first_hit, MAX_EVIDENCE)
         self._occurrences = Occurrences()
+        self._any = (*self.params.critical_paths, *self.params.probe_paths)
 
     def __len__(self) -> int:
         return len(self._asked) + len(self._served) + len(self._occurrences)
@@ -285,14 +286,18 @@ class SensitiveFileProbe:
         return None
 
     def observe(self, signal: Signal) -> list[Detection]:
+        if not (signal.url or signal.target):
+            return []
         ip = attributable_ip(signal)
         path = requested_path(signal) if ip else None
         if ip is None or path is None:
             return []
         forms = tuple(form.rstrip("/ \t") for form in decodings(path))
-        key = subject_key(signal.project_id, ip)
+        if not any(form.endswith(self._any) for form in forms):  # one test for both lists
+            return []
         critical = self._match(forms, self.params.critical_paths)
         probe = None if critical else self._match(forms, self.params.probe_paths)
+        key = subject_key(signal.project_id, ip)
         served = critical is not None and is_request(signal) and 200 <= (signal.status or 0) < 300
         if served:
             overflow = self._served.pour(key, signal.at_ms, signal.event_id, marked=signal.spoofable)

@@ -101,9 +101,26 @@ def decodings(text: str) -> tuple[str, ...]:
     `+` decodes to a space, invalid escapes are left as they are.
     """
     raw = text[:MAX_SCAN]
+    if "%" not in raw:  # most text: only `+` to decode, and the second decoding changes nothing
+        lower = raw.lower()
+        return (lower, lower.replace("+", " ")) if "+" in raw else (lower,)
     once = unquote_plus(raw)
     twice = unquote_plus(once)
     return tuple(dict.fromkeys((raw.lower(), once.lower(), twice.lower())))
+
+
+@functools.lru_cache(maxsize=256)
+def squeezed(text: str) -> tuple[str, bool]:
+    """The decoded forms of `text` without any whitespace, joined by newlines, and whether a
+    form holds a backslash or an SQL comment mark.
+
+    Without those two, every form a rule normalises to differs from its decoded form only in
+    whitespace, so a literal absent here (whitespace removed) is absent from every rule's
+    normal form too: one cheap test, shared by the injection rules, clears most URLs.
+    """
+    forms = decodings(text)
+    special = any("\\" in form or "/*" in form or "*/" in form for form in forms)
+    return "\n".join(map(compact, forms)), special
 
 
 @functools.lru_cache(maxsize=2048)
@@ -117,6 +134,7 @@ def request_part(url: str) -> str:
     return url[min(cuts) :] if cuts else ""
 
 
+@functools.lru_cache(maxsize=256)
 def path_of(url: str) -> str:
     """The path of a URL or of a request target: no scheme, host, query or fragment."""
     part = request_part(url)
