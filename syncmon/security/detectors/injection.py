@@ -214,6 +214,9 @@ class _InjectionRule:
         if signal.name in self.params.direct_names:
             verdict = (f"event:{signal.name}",)
             return _Match(verdict, verdict, "event", "", False, digest(signal.event_id))
+        url, target = signal.url, signal.target
+        if url and not signal.details and (not target or target == url or is_request(signal)):
+            return self.match(request_part(url), "url")  # most requests: `texts` would be the URL alone
         for name, text in self.texts(signal):
             found = self.match(text, name)
             if found is not None:

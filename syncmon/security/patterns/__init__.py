@@ -130,8 +130,12 @@ def request_part(url: str) -> str:
     if scheme_end <= 0:
         return url
     start = scheme_end + 3
-    cuts = [i for i in (url.find("/", start), url.find("?", start), url.find("#", start)) if i >= 0]
-    return url[min(cuts) :] if cuts else ""
+    end = len(url)
+    for mark in "/?#":
+        cut = url.find(mark, start, end)
+        if cut >= 0:
+            end = cut
+    return url[end:]
 
 
 @functools.lru_cache(maxsize=256)
