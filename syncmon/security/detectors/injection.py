@@ -128,7 +128,6 @@ class _InjectionRule:
         self._certain = Buckets(p.certain, MAX_EVIDENCE) if p.certain is not None else None
         self._occurrences = Occurrences()
         anchors = [anchor for shape in p.shapes for anchor in shape.anchors]
-        self._strong, self._weak, self._compact = set(p.strong), set(p.weak), set(p.compact)
         self._anchors = set(anchors)
         # Every literal with its whitespace removed: absent from `squeezed(text)`, it cannot
         # be in any normal form of the text (unless `squeezed` says the text is special).
