@@ -4,9 +4,10 @@
     .venv/bin/python bench/detectors.py --signals 1000000 --ips 100000 --profile
 
 Builds a realistic mix of security-relevant traffic from `--ips` distinct client IPs (all
-of them active during the run) and feeds it, in receive-time order, through
-`registry.default_detectors` exactly as `SecurityEngine` does (every detector sees every
-signal; eviction by signal time once a minute). Reports, as a Markdown table:
+of them active during the run) and feeds it, in receive-time order, through a project's
+`DetectorSet` of every default detector exactly as `SecurityEngine` does (each signal goes
+to the detectors that read its name; eviction by signal time once a minute). Reports, as a
+Markdown table:
 
   signals/s    detectors only, over pre-built Signals (the target: >= 50,000/s)
   events/s     Event -> Signal conversion plus the detectors (SecurityEngine.observe)
@@ -47,6 +48,7 @@ sys.path.insert(0, str(REPO))
 from syncmon.clock import SystemClock  # noqa: E402
 from syncmon.events import Event, Kind  # noqa: E402
 from syncmon.security.detection import Detector  # noqa: E402
+from syncmon.security.detector_set import DetectorSet  # noqa: E402
 from syncmon.security.engine import EVICT_EVERY_MS, SecurityEngine  # noqa: E402
 from syncmon.security.registry import default_detectors  # noqa: E402
 from syncmon.security.signals import Signal, signal_from_event  # noqa: E402
@@ -166,18 +168,18 @@ def held(detector: Detector) -> int:
 
 
 def run_detectors(detectors: Sequence[Detector], signals: Sequence[Signal], found: Counter[str]) -> None:
-    """What SecurityEngine.process does, less the store: observe all, evict once a minute."""
-    observes = [d.observe for d in detectors]
+    """What SecurityEngine.process does, less the store: route each signal through the
+    project's DetectorSet, evict once a minute."""
+    running = DetectorSet(detectors)
+    observe = running.observe
     last_evict = 0
     for signal in signals:
-        for observe in observes:
-            result = observe(signal)
-            if result:
-                found.update(d.rule for d in result)
+        result = observe(signal)
+        if result:
+            found.update(d.rule for d in result)
         if signal.at_ms - last_evict >= EVICT_EVERY_MS:
             last_evict = signal.at_ms
-            for d in detectors:
-                d.evict(signal.at_ms)
+            running.evict(signal.at_ms)
 
 
 def rss_kib() -> tuple[int, int]:
@@ -239,7 +241,7 @@ def main() -> None:
         alone[detector.rule] = time.perf_counter() - wall
 
     # 2. Throughput through the engine's own path (Event -> Signal, detectors per project).
-    engine = SecurityEngine(default_detectors, None, SystemClock())  # type: ignore[arg-type]
+    engine = SecurityEngine(None, SystemClock())  # type: ignore[arg-type]
     gc.collect()
     wall = time.perf_counter()
     for start in range(0, len(events), 1000):

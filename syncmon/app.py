@@ -37,8 +37,9 @@ from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.useragent import parse_user_agent
 from syncmon.pipeline.writer import Writer
+from syncmon.security import config_store
+from syncmon.security.detector_config import ProjectConfig
 from syncmon.security.engine import SecurityEngine
-from syncmon.security.registry import default_detectors
 from syncmon.settings import Settings
 from syncmon.store import eventlog, projects
 from syncmon.store.projects import Project
@@ -49,6 +50,7 @@ from syncmon.web import (
     analytics_api,
     api,
     channels_api,
+    detectors_api,
     health,
     incident_links,
     incidents_api,
@@ -144,11 +146,15 @@ def build_services(
         kinds = (Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value)
         return await services.read(lambda conn: eventlog.events_received_since(conn, since_ms, kinds))
 
+    async def read_config() -> dict[int, ProjectConfig]:
+        return dict(await services.read(config_store.load_all))
+
     security = SecurityEngine(
-        default_detectors,
         writer,
         clock,
         read_recent=read_recent,
+        read_config=read_config,
+        config_poll_ms=round(settings.security_config_poll_seconds * 1000),
         replay_ms=settings.security_replay_seconds * 1000,
     )
     delivery = worker_from_settings(settings, writer.run, clock)
@@ -301,6 +307,7 @@ def create_app(
         *issues_api.routes(services),
         *incidents_api.routes(services),
         *security_api.routes(services),
+        *detectors_api.routes(services),
         *performance_api.routes(services),
         *analytics_api.routes(services),
         *channels_api.routes(services),

@@ -1,4 +1,5 @@
-"""The `syncmon` command: serve, migrate, projects, users, API tokens and the settings reference.
+"""The `syncmon` command: serve, migrate, projects, users, API tokens, detector configuration and
+the settings reference.
 
 Every command reads the same settings as `serve` (flags, SYNCMON_* variables,
 syncmon.toml), so `--data-dir` or `SYNCMON_DATABASE_URL` point them all at one store.
@@ -19,6 +20,9 @@ from syncmon.alerting.provisioning import apply_file
 from syncmon.alerting.spec import RuleError
 from syncmon.bootstrap import prepare_store, provision_rules
 from syncmon.clock import SystemClock
+from syncmon.security import config_store
+from syncmon.security.detector_config import ConfigError, RuleConfig, describe, parse_assignment, validate
+from syncmon.security.registry import RULES
 from syncmon.settings import (
     Settings,
     SettingsError,
@@ -569,6 +573,104 @@ def user_set_password(obj: Context, email: str, password_stdin: bool) -> None:
         click.echo(password)
     else:
         _say(f"password of {target.email} set")
+
+
+@main.group()
+def detector() -> None:
+    """Per-project detector configuration: which rules run, with which parameters.
+
+    A running server picks changes up within security_config_poll_seconds.
+    """
+
+
+def _project(engine: Engine, ref: str) -> projects.Project:
+    with engine.connect() as conn:
+        found = projects.find_project(conn, ref)
+    if found is None:
+        raise click.ClickException(f"project {ref!r} not found")
+    return found
+
+
+def _rule(rule: str) -> str:
+    if rule not in RULES:
+        raise click.ClickException(f"unknown rule {rule!r}; rules are: {', '.join(RULES)}")
+    return rule
+
+
+def _show_rule(item: dict[str, Any]) -> None:
+    state = "on " if item["enabled"] else "off"
+    changed = ", ".join(
+        f"{name}={value} (default {item['defaults'][name]})" for name, value in item["overrides"].items()
+    )
+    click.echo(f"{item['rule']:<30} {state}  {changed or 'defaults'}")
+
+
+@detector.command("list")
+@click.option("--project", "project_ref", required=True, help="Project slug or id.")
+@click.option("--json", "as_json", is_flag=True, help="Defaults, overrides and effective values.")
+@pass_context
+def detector_list(obj: Context, project_ref: str, as_json: bool) -> None:
+    """List the rules of a project: on or off, and the parameters it overrides."""
+    _, engine = obj.store()
+    found = _project(engine, project_ref)
+    with engine.connect() as conn:
+        stored = config_store.load_project(conn, found.id)
+    items = [describe(rule, stored[rule].config if rule in stored else RuleConfig()) for rule in RULES]
+    if as_json:
+        listing = {"project": found.slug, "detectors": items}
+        click.echo(orjson.dumps(listing, option=orjson.OPT_INDENT_2).decode())
+        return
+    for item in items:
+        _show_rule(item)
+
+
+@detector.command("set")
+@click.argument("rule")
+@click.option("--project", "project_ref", required=True, help="Project slug or id.")
+@click.option("--enable/--disable", "enabled", default=None, help="Run the rule, or not.")
+@click.option("--param", "assignments", multiple=True, metavar="NAME=VALUE", help="Override (repeatable).")
+@click.option("--unset", "unset", multiple=True, metavar="NAME", help="Drop an override (repeatable).")
+@pass_context
+def detector_set(
+    obj: Context,
+    rule: str,
+    project_ref: str,
+    enabled: bool | None,
+    assignments: tuple[str, ...],
+    unset: tuple[str, ...],
+) -> None:
+    """Change a rule in a project; other overrides of the rule are kept.
+
+    Example: syncmon detector set brute_force --project web --param fast.capacity=3
+    """
+    _, engine = obj.store()
+    found = _project(engine, project_ref)
+    _rule(rule)
+    with engine.begin() as conn:
+        current = config_store.load_project(conn, found.id).get(rule)
+        config = current.config if current else RuleConfig()
+        overrides = {k: v for k, v in config.overrides.items() if k not in unset}
+        try:
+            overrides.update(parse_assignment(rule, text) for text in assignments)
+            updated = validate(rule, config.enabled if enabled is None else enabled, overrides)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        config_store.save(conn, found.id, found.slug, rule, updated, "cli", SystemClock().now_ms())
+    _show_rule(describe(rule, updated))
+
+
+@detector.command("reset")
+@click.argument("rule")
+@click.option("--project", "project_ref", required=True, help="Project slug or id.")
+@pass_context
+def detector_reset(obj: Context, rule: str, project_ref: str) -> None:
+    """Put a rule of a project back to its defaults (on, no overrides)."""
+    _, engine = obj.store()
+    found = _project(engine, project_ref)
+    _rule(rule)
+    with engine.begin() as conn:
+        changed = config_store.reset(conn, found.id, found.slug, rule, "cli", SystemClock().now_ms())
+    click.echo(f"{rule}: {'reset to its defaults' if changed else 'already runs its defaults'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

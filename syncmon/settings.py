@@ -136,6 +136,11 @@ class Settings:
         "Resolved incidents (with their timelines), expired silences and past maintenance windows "
         "older than this are deleted.",
     )
+    security_config_poll_seconds: float = _row(
+        10.0,
+        "How often the detectors re-read their per-project configuration from the store, for "
+        "changes made by `syncmon detector` or another instance (API changes apply at once).",
+    )
     log_level: str = _row("info", "Log level.", choices=("debug", "info", "warning", "error"))
     monitor_project: str = _row(
         "syncmon",

@@ -459,3 +459,71 @@ def test_recovery_second_factor_lockout_and_password(cli: Cli) -> None:
         stored = user_store.require_user(conn, "admin@localhost")
     assert accounts.verify_password(stored.password_hash, new_password)
     assert [change for _, _, change in own_events(cli)] == ["totp_disable", "unlock", "set_password"]
+
+
+def test_detector_list_set_and_reset(cli: Cli) -> None:
+    listed = cli.json("detector", "list", "--project", DEFAULT_PROJECT, "--json")
+    assert listed["project"] == DEFAULT_PROJECT
+    assert [d["rule"] for d in listed["detectors"]][:2] == ["brute_force", "credential_stuffing"]
+    assert not any(d["customized"] for d in listed["detectors"])
+    text = cli.run("detector", "list", "--project", DEFAULT_PROJECT).stdout
+    assert re.search(r"^brute_force\s+on\s+defaults$", text, re.MULTILINE)
+
+    changed = cli.run(
+        "detector", "set", "brute_force", "--project", DEFAULT_PROJECT,
+        "--param", "fast.capacity=2", "--param", "confidence=2",
+    )  # fmt: skip
+    assert "fast.capacity=2 (default 5)" in changed.stdout
+    # A second `set` keeps the other overrides: here one is dropped and the rule switched off.
+    cli.run(
+        "detector", "set", "brute_force", "--project", DEFAULT_PROJECT, "--unset", "confidence", "--disable"
+    )
+    rule = cli.json("detector", "list", "--project", DEFAULT_PROJECT, "--json")["detectors"][0]
+    assert (rule["enabled"], rule["overrides"], rule["effective"]["fast.capacity"]) == (
+        False,
+        {"fast.capacity": 2},
+        2,
+    )
+    text = cli.run("detector", "list", "--project", DEFAULT_PROJECT).stdout
+    assert re.search(r"^brute_force\s+off\s+fast.capacity=2 \(default 5\)$", text, re.MULTILINE)
+
+    assert "reset to its defaults" in cli.run("detector", "reset", "brute_force", "--project", "1").stdout
+    assert "already runs its defaults" in cli.run("detector", "reset", "brute_force", "--project", "1").stdout
+    rule = cli.json("detector", "list", "--project", DEFAULT_PROJECT, "--json")["detectors"][0]
+    assert (rule["enabled"], rule["customized"]) == (True, False)
+    with cli.engine().connect() as conn:
+        actions = conn.execute(
+            sa.select(audit_log.c.actor, audit_log.c.action, audit_log.c.target)
+            .where(audit_log.c.action.like("detector.%"))
+            .order_by(audit_log.c.id)
+        ).all()
+    target = f"{DEFAULT_PROJECT}:brute_force"
+    assert [tuple(a) for a in actions] == [
+        ("cli", "detector.configure", target),
+        ("cli", "detector.configure", target),
+        ("cli", "detector.reset", target),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("set", "brute_farce", "--project", DEFAULT_PROJECT), "unknown rule 'brute_farce'"),
+        (("set", "brute_force", "--project", "nope"), "project 'nope' not found"),
+        (("set", "brute_force", "--project", DEFAULT_PROJECT, "--param", "cap=1"), "parameters.cap: unknown"),
+        (
+            ("set", "brute_force", "--project", DEFAULT_PROJECT, "--param", "confidence=high"),
+            "must be an integer",
+        ),
+        (("set", "brute_force", "--project", DEFAULT_PROJECT, "--param", "confidence=7"), "between 1 and 3"),
+        (("set", "brute_force", "--project", DEFAULT_PROJECT, "--param", "confidence"), "write NAME=VALUE"),
+        (("reset", "nope", "--project", DEFAULT_PROJECT), "unknown rule 'nope'"),
+        (("list", "--project", "nope"), "project 'nope' not found"),
+    ],
+)
+def test_detector_commands_refuse_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    result = cli.run("detector", *args, ok=False)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    listed = cli.json("detector", "list", "--project", DEFAULT_PROJECT, "--json")
+    assert not any(d["customized"] for d in listed["detectors"])

@@ -15,36 +15,39 @@ that share one quiet period per subject.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from syncmon.security.params import DAY_MS, bounded, param
 
 
 @dataclass(frozen=True, slots=True)
 class BucketSpec:
-    capacity: float
-    leak_per_second: float
-    quiet_ms: int = 300_000
-    max_distinct: int = 256  # distinct values remembered per bucket
+    capacity: float = bounded(0, 1_000_000)  # 0: a trigger, the first event overflows
+    leak_per_second: float = bounded(1e-6, 1_000_000)  # > 0, so every bucket drains and goes
+    quiet_ms: int = param(300_000, 0, 30 * DAY_MS)
+    max_distinct: int = param(256, 1, 100_000)  # distinct values remembered per bucket
 
 
 @dataclass(slots=True)
 class _Bucket:
+    """One subject's bucket. The distinct values and tags are made when first needed: most
+    rules use neither, and a botnet makes one bucket per IP."""
+
     level: float = 0.0
     last_ms: int = 0
     first_ms: int = 0
     count: int = 0
     quiet_until_ms: int = 0
-    seen: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    seen: dict[str, None] | None = None  # distinct values, least recently seen first
     evidence: list[str] = field(default_factory=list)
     marked: int = 0
-    tags: dict[str, None] = field(default_factory=dict)
+    tags: dict[str, None] | None = None
 
     def restart(self) -> None:
         self.count, self.marked = 0, 0
-        self.seen.clear()
+        self.seen = self.tags = None
         self.evidence.clear()
-        self.tags.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +99,27 @@ class Buckets:
             bucket.first_ms = now_ms
         bucket.level, bucket.last_ms = level, now_ms
         if distinct is not None:
-            if distinct in bucket.seen:
-                bucket.seen.move_to_end(distinct)
+            seen = bucket.seen
+            if seen is None:
+                seen = bucket.seen = {}
+            elif distinct in seen:
+                del seen[distinct]  # now the most recently seen
+                seen[distinct] = None
                 return None
-            bucket.seen[distinct] = now_ms
-            if len(bucket.seen) > self.spec.max_distinct:
-                bucket.seen.popitem(last=False)
+            seen[distinct] = None
+            if len(seen) > self.spec.max_distinct:
+                del seen[next(iter(seen))]
         bucket.level += 1.0
         bucket.count += 1
         bucket.marked += marked
         if len(bucket.evidence) < self._max_evidence:
             bucket.evidence.append(evidence)
-        if tag is not None and len(bucket.tags) < self._max_evidence:
-            bucket.tags[tag] = None
+        if tag is not None:
+            tags = bucket.tags
+            if tags is None:
+                bucket.tags = {tag: None}
+            elif len(tags) < self._max_evidence:
+                tags[tag] = None
         if bucket.level <= self.spec.capacity:
             return None
         overflow = Overflow(
@@ -116,10 +127,10 @@ class Buckets:
             bucket.first_ms,
             now_ms,
             bucket.count,
-            len(bucket.seen),
+            len(bucket.seen) if bucket.seen else 0,
             tuple(bucket.evidence),
             bucket.marked,
-            tuple(bucket.tags),
+            tuple(bucket.tags) if bucket.tags else (),
         )
         bucket.level = 0.0
         bucket.restart()
@@ -129,6 +140,11 @@ class Buckets:
     def reset(self, subject: str) -> None:
         """Forget a subject (e.g. a successful login ends a run of failures)."""
         self._buckets.pop(subject, None)
+
+    def quiet(self, subject: str, now_ms: int) -> bool:
+        """Whether the subject is in its quiet period (it overflowed less than quiet_ms ago)."""
+        bucket = self._buckets.get(subject)
+        return bucket is not None and now_ms < bucket.quiet_until_ms
 
     def peek(self, subject: str, now_ms: int) -> tuple[float, int]:
         """(current level, events counted) for a subject, without pouring."""

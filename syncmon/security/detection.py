@@ -64,9 +64,15 @@ class Detection:
 
 
 class Detector(Protocol):
-    """One rule. `observe` is called for every signal in log order."""
+    """One rule. `observe` is called for every signal it reads, in log order.
+
+    `names` are the signal names that can change its state or complete a detection (None:
+    any signal); the engine routes only those to `observe`, so a rule never pays for
+    signals it ignores. A signal of any other name must be one `observe` would ignore.
+    """
 
     rule: str
+    names: frozenset[str] | None
 
     def observe(self, signal: Signal) -> list[Detection]: ...
 

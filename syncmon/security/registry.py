@@ -1,6 +1,12 @@
-"""The detectors every project runs, in one list: the seam for per-project thresholds."""
+"""The detectors every project runs, in one list, and their rules by name.
+
+The order is the order detections of one signal come out in. A project's own
+configuration (rules off, parameters overridden) is applied by `detector_config`.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from syncmon.security.detection import Detector
 from syncmon.security.detectors.access import AuthorizationFailureBurst, ForcedBrowsing
@@ -39,6 +45,10 @@ DETECTOR_CLASSES = (
     ImpossibleTravel,
     CspViolationBurst,
 )
+
+
+# rule name -> detector class (each has `rule`, `defaults` and takes its params).
+RULES: dict[str, Any] = {cls.rule: cls for cls in DETECTOR_CLASSES}
 
 
 def default_detectors(project_id: int) -> list[Detector]:

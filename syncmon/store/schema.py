@@ -588,3 +588,17 @@ login_throttle = sa.Table(
     sa.Column("window_start_ms", sa.BigInteger, nullable=False),
     sa.Column("locked_until_ms", sa.BigInteger, nullable=True),
 )
+
+# Per-project detector configuration (syncmon.security.config_store): one row per project
+# and rule that differs from the defaults: whether the rule runs and the parameters it
+# overrides ({"fast.capacity": 3, "severity": "high"}). No row: the rule runs its defaults.
+detector_configs = sa.Table(
+    "detector_configs",
+    metadata,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("rule", sa.String(64), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("parameters", Json, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)

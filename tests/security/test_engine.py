@@ -12,18 +12,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+import sqlalchemy as sa
 
 from syncmon.clock import ManualClock, SystemClock
 from syncmon.events import Event, Kind
 from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.writer import Writer
-from syncmon.security import detection_store
+from syncmon.security import config_store, detection_store
 from syncmon.security.detection import Detection, Severity
+from syncmon.security.detector_config import ProjectConfig, RuleConfig, validate
 from syncmon.security.detectors.auth import BruteForce
 from syncmon.security.engine import SecurityEngine
-from syncmon.security.registry import default_detectors
 from syncmon.store import eventlog, projects
+from syncmon.store.schema import audit_log
 from tests.conftest import Store
 
 T0 = 1_767_225_600_000
@@ -71,10 +73,11 @@ class Harness:
     def engine(self, *, replay: bool = True) -> SecurityEngine:
         """A fresh engine (as after a restart) over the same store."""
         engine = SecurityEngine(
-            default_detectors,
             self.writer,
             self.clock,
             read_recent=self.read_recent if replay else None,
+            read_config=self.read_config,
+            config_poll_ms=10 * SEC,
             replay_ms=3_600_000,
         )
         engine.add_listener(self.heard.append)
@@ -84,6 +87,13 @@ class Harness:
         def read() -> list[Event]:
             with self.store.engine.connect() as conn:
                 return eventlog.events_received_since(conn, since_ms, KINDS)
+
+        return await asyncio.to_thread(read)
+
+    async def read_config(self) -> dict[int, ProjectConfig]:
+        def read() -> dict[int, ProjectConfig]:
+            with self.store.engine.connect() as conn:
+                return dict(config_store.load_all(conn))
 
         return await asyncio.to_thread(read)
 
@@ -291,7 +301,8 @@ async def test_the_feed_subscriber_replays_then_follows(store: Store) -> None:
         for i in range(3):
             after += await harness.commit(failures(pid, T0 + (3 + i) * SEC, 1))
         for _ in range(500):
-            if harness.detections() and harness.heard:  # listeners are told just after the commit
+            # Listeners hear of a detection once its write has returned to the engine.
+            if harness.heard:
                 break
             await asyncio.sleep(0.01)
         found = harness.detections()
@@ -304,3 +315,134 @@ async def test_the_feed_subscriber_replays_then_follows(store: Store) -> None:
             await asyncio.gather(task, return_exceptions=True)
         feed.close()
         await asyncio.to_thread(writer.stop)
+
+
+# Per-project configuration.
+
+
+def save_config(store: Store, project_id: int, rule: str, config: RuleConfig) -> None:
+    with store.engine.begin() as conn:
+        config_store.save(conn, project_id, f"p{project_id}", rule, config, "test", T0)
+
+
+async def test_an_override_changes_what_fires(harness: Harness) -> None:
+    pid = harness.store.project.id
+    save_config(harness.store, pid, "brute_force", validate("brute_force", True, {"fast.capacity": 2}))
+    engine = harness.engine()
+    await engine.refresh_config(force=True)
+    # Capacity 2 instead of 5: the third failure a second apart fires, not the sixth.
+    found = await engine.process(await harness.commit(failures(pid, T0, 3)))
+    assert [(d.rule, d.count) for d in found] == [("brute_force", 3)]
+    assert [(d.rule, d.count) for d in harness.detections()] == [("brute_force", 3)]
+
+
+async def test_a_disabled_rule_stops_firing(harness: Harness) -> None:
+    pid = harness.store.project.id
+    save_config(harness.store, pid, "brute_force", RuleConfig(enabled=False))
+    engine = harness.engine()
+    await engine.refresh_config(force=True)
+    assert await engine.process(await harness.commit(failures(pid, T0, 12))) == []
+    assert "brute_force" not in [d.rule for d in engine.detectors_for(pid)]
+    # Back on (through the API's path): it runs again, from an empty window.
+    engine.configure(pid, {})
+    found = await engine.process(await harness.commit(failures(pid, T0 + 20 * SEC, 6)))
+    assert [(d.rule, d.count) for d in found] == [("brute_force", 6)]
+
+
+async def test_a_change_rebuilds_only_that_rule_of_that_project(harness: Harness) -> None:
+    main = harness.store.project.id
+    with harness.store.engine.begin() as conn:
+        other = projects.create_project(conn, "other", SystemClock().now_ms()).id
+    engine = harness.engine()
+    await engine.process(
+        await harness.commit([failure(p, T0 + i * SEC) for i in range(3) for p in (main, other)])
+    )
+    before = {d.rule: d for d in engine.detectors_for(main)}
+
+    # Another rule of the same project changes: brute force keeps its three failures.
+    assert engine.configure(main, {"http_probing": RuleConfig(True, {"bucket.capacity": 3})}) == [
+        "http_probing"
+    ]
+    after = {d.rule: d for d in engine.detectors_for(main)}
+    assert after["brute_force"] is before["brute_force"]
+    assert after["http_probing"] is not before["http_probing"]
+    found = await engine.process(await harness.commit(failures(main, T0 + 3 * SEC, 3)))
+    assert [(d.project_id, d.rule, d.count) for d in found] == [(main, "brute_force", 6)]
+
+    # Brute force itself changes in `main`: its windows start empty there, not in `other`.
+    mixed = [failure(p, T0 + (6 + i) * SEC, account="bob") for i in range(3) for p in (main, other)]
+    assert await engine.process(await harness.commit(mixed)) == []
+    engine.configure(
+        main,
+        {
+            "http_probing": RuleConfig(True, {"bucket.capacity": 3}),
+            "brute_force": RuleConfig(True, {"fast.quiet_ms": 1_000}),
+        },
+    )
+    mixed = [failure(p, T0 + (9 + i) * SEC, account="bob") for i in range(3) for p in (main, other)]
+    found = await engine.process(await harness.commit(mixed))
+    assert [(d.project_id, d.subject, d.count) for d in found] == [(other, "bob", 6)]
+
+
+async def test_store_changes_apply_after_the_poll_interval(harness: Harness) -> None:
+    pid = harness.store.project.id
+    engine = harness.engine()
+    await engine.refresh_config(force=True)
+    assert engine.configuration(pid) == {}
+    disabled = {"brute_force": RuleConfig(enabled=False)}
+    save_config(harness.store, pid, "brute_force", disabled["brute_force"])
+    await engine.refresh_config()
+    assert engine.configuration(pid) == {}  # polled less than 10 s ago
+    harness.clock.advance(10)
+    await engine.refresh_config()
+    assert engine.configuration(pid) == disabled
+    # A reset in the store (the row deleted) is seen too.
+    with harness.store.engine.begin() as conn:
+        assert config_store.reset(conn, pid, "p", "brute_force", "test", T0)
+    harness.clock.advance(10)
+    await engine.refresh_config()
+    assert engine.configuration(pid) == {}
+
+
+async def test_a_poll_does_not_undo_a_change_made_while_it_read(harness: Harness) -> None:
+    pid = harness.store.project.id
+    engine: SecurityEngine | None = None
+    changed = {"xss_probe": RuleConfig(enabled=False)}
+
+    async def slow_read() -> dict[int, ProjectConfig]:
+        stale = await harness.read_config()
+        assert engine is not None
+        engine.configure(pid, changed)  # an API change lands while the poll reads
+        return stale
+
+    engine = SecurityEngine(harness.writer, harness.clock, read_config=slow_read)
+    await engine.refresh_config(force=True)
+    assert engine.configuration(pid) == changed
+
+
+async def test_configuration_is_stored_and_audited(harness: Harness) -> None:
+    pid = harness.store.project.id
+    config = validate("sql_injection", True, {"certain_severity": "critical", "bucket.capacity": 20})
+    save_config(harness.store, pid, "sql_injection", config)
+    save_config(harness.store, pid, "xss_probe", RuleConfig(enabled=False))
+    with harness.store.engine.begin() as conn:
+        assert config_store.load_all(conn) == {pid: {"sql_injection": config, "xss_probe": RuleConfig(False)}}
+        stored = config_store.load_project(conn, pid)["sql_injection"]
+        assert (stored.updated_ms, stored.updated_by) == (T0, "test")
+        assert config_store.reset(conn, pid, "p", "xss_probe", "test", T0 + 1)
+        assert not config_store.reset(conn, pid, "p", "xss_probe", "test", T0 + 2)
+        assert config_store.load_all(conn) == {pid: {"sql_injection": config}}
+        audit = conn.execute(
+            sa.select(audit_log.c.action, audit_log.c.target, audit_log.c.details)
+            .where(audit_log.c.action.like("detector.%"))
+            .order_by(audit_log.c.id)
+        ).all()
+    assert [(a, t) for a, t, _ in audit] == [
+        ("detector.configure", f"p{pid}:sql_injection"),
+        ("detector.configure", f"p{pid}:xss_probe"),
+        ("detector.reset", "p:xss_probe"),
+    ]
+    assert audit[0][2] == {
+        "before": None,
+        "after": {"enabled": True, "parameters": {"bucket.capacity": 20, "certain_severity": "critical"}},
+    }

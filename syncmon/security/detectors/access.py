@@ -39,6 +39,7 @@ from syncmon.security.detectors.auth import (
     scaled_confidence,
     subject_key,
 )
+from syncmon.security.params import param
 from syncmon.security.signals import Signal
 
 AUTHZ_NAMES = frozenset({"authz_fail", "malicious_direct_reference"})
@@ -114,7 +115,7 @@ _AUTHZ_BUCKET = BucketSpec(capacity=5, leak_per_second=1 / 6, quiet_ms=300_000)
 class AuthorizationFailureBurstParams:
     bucket: BucketSpec = _AUTHZ_BUCKET
     # CrowdSec http-generic-403-bf labels: confidence 3.
-    confidence: int = 3
+    confidence: int = param(3, 1, 3)
 
 
 class AuthorizationFailureBurst:
@@ -130,6 +131,7 @@ class AuthorizationFailureBurst:
     """
 
     rule: str = "authorization_failure_burst"
+    names: frozenset[str] | None = AUTHZ_NAMES | {"http_403"}
     defaults: ClassVar[AuthorizationFailureBurstParams] = AuthorizationFailureBurstParams()
 
     def __init__(self, params: AuthorizationFailureBurstParams | None = None) -> None:
@@ -181,8 +183,8 @@ class ForcedBrowsingParams:
     bucket: BucketSpec = _FORCED_BUCKET
     # A refusal (authz_fail, 403) is the application's word: level 3. A 404 may be a stale
     # link: level 2 (CrowdSec labels http-probing, mostly 404s, even lower, 1, for anyone).
-    confidence: int = 3
-    confidence_404: int = 2
+    confidence: int = param(3, 1, 3)
+    confidence_404: int = param(2, 1, 3)
 
 
 class ForcedBrowsing:
@@ -200,6 +202,7 @@ class ForcedBrowsing:
     """
 
     rule: str = "forced_browsing"
+    names: frozenset[str] | None = AUTHZ_NAMES | {"http_403", "http_404"}
     defaults: ClassVar[ForcedBrowsingParams] = ForcedBrowsingParams()
 
     def __init__(self, params: ForcedBrowsingParams | None = None) -> None:

@@ -27,6 +27,7 @@ from syncmon.security.detectors.probing import (
     seconds,
     subject_key,
 )
+from syncmon.security.params import DAY_MS, param
 from syncmon.security.patterns import load
 from syncmon.security.signals import Signal
 
@@ -64,16 +65,17 @@ class DataExfiltrationParams:
     names: tuple[str, ...] = ("sensitive_read",)
     # AppSensor CIE2 "detect abnormal quantity of returned records" publishes no numbers;
     # these are ours. Volume = sum of `amount` (records/rows/bytes) or 1 per read without one.
-    window_ms: int = 300_000  # one window = 5 min from the first read in it
-    alpha: float = 0.3  # EWMA weight of the newest closed window
-    factor: float = 10.0  # fires at factor x baseline …
-    floor: float = 1000.0  # … and never below this volume
-    min_history: int = 5  # closed active windows before the baseline counts
-    critical_factor: float = 5.0  # volume >= 5 x threshold when it fires: critical
-    idle_ms: int = 7 * 86_400_000  # an account idle this long is forgotten (baseline and all)
-    max_accounts: int = 100_000  # LRU cap on accounts remembered
+    window_ms: int = param(300_000, 1_000, DAY_MS)  # one window = 5 min from the first read in it
+    alpha: float = param(0.3, 0.01, 1.0)  # EWMA weight of the newest closed window
+    factor: float = param(10.0, 1.0, 1_000_000.0)  # fires at factor x baseline …
+    floor: float = param(1000.0, 0.0, 1e15)  # … and never below this volume
+    min_history: int = param(5, 1, 10_000)  # closed active windows before the baseline counts
+    critical_factor: float = param(5.0, 1.0, 1_000_000.0)  # volume >= 5 x threshold when it fires: critical
+    # An account idle this long is forgotten (baseline and all).
+    idle_ms: int = param(7 * DAY_MS, 60_000, 90 * DAY_MS)
+    max_accounts: int = param(100_000, 1, 1_000_000)  # LRU cap on accounts remembered
     bucket: BucketSpec = EXFILTRATION_QUIET
-    confidence_level: int = 2  # ours: a statistical judgement
+    confidence_level: int = param(2, 1, 3)  # ours: a statistical judgement
 
 
 @dataclass(slots=True)
@@ -104,6 +106,7 @@ class DataExfiltration:
 
     def __init__(self, params: DataExfiltrationParams | None = None) -> None:
         self.params = params or self.defaults
+        self.names: frozenset[str] | None = frozenset(self.params.names)
         self._readers: OrderedDict[str, _Reader] = OrderedDict()
         self._quiet = _trigger(self.params.bucket)
 
@@ -212,7 +215,7 @@ class MalwareUploadParams:
     severity: Severity = Severity.CRITICAL
     # Ours: a browser-sent claim (public key) is not allowed to make the threat CRITICAL.
     spoofable_severity: Severity = Severity.HIGH
-    confidence_level: int = 3
+    confidence_level: int = param(3, 1, 3)
 
 
 class MalwareUpload:
@@ -223,6 +226,7 @@ class MalwareUpload:
 
     def __init__(self, params: MalwareUploadParams | None = None) -> None:
         self.params = params or self.defaults
+        self.names: frozenset[str] | None = frozenset(self.params.names)
         self._quiet = _trigger(self.params.bucket)
         self._occurrences = Occurrences()
 
@@ -276,13 +280,13 @@ class ImpossibleTravelParams:
     names: tuple[str, ...] | None = None
     # Ours, as a speed: faster than an airliner (~900 km/h cruise). CrowdSec
     # impossible-travel-user.yaml fires on > 1000 km between successive logins.
-    max_speed_kmh: float = 1000.0
+    max_speed_kmh: float = param(1000.0, 1.0, 1e9)
     # Below this, GeoIP error and mobile networks explain the jump (ours).
-    min_distance_km: float = 500.0
+    min_distance_km: float = param(500.0, 0.0, HALF_EARTH_KM)
     bucket: BucketSpec = TRAVEL_QUIET
-    max_accounts: int = 100_000
+    max_accounts: int = param(100_000, 1, 1_000_000)
     # VPNs and corporate egress make this a guess: confidence 2 (ours).
-    confidence_level: int = 2
+    confidence_level: int = param(2, 1, 3)
 
     @property
     def memory_ms(self) -> int:
@@ -306,6 +310,8 @@ class ImpossibleTravel:
 
     def __init__(self, params: ImpossibleTravelParams | None = None) -> None:
         self.params = params or self.defaults
+        names = self.params.names
+        self.names: frozenset[str] | None = None if names is None else frozenset(names)
         self._last: OrderedDict[str, _Place] = OrderedDict()
         self._quiet = _trigger(self.params.bucket)
 
@@ -386,14 +392,14 @@ class CspViolationBurstParams:
     # browser with an extension reports on every page it opens; many at once suggest
     # injected script.
     bucket: BucketSpec = CSP_BURST_BUCKET
-    min_sources: int = 3
-    max_sources: int = 64  # per project; only "at least min_sources" matters
+    min_sources: int = param(3, 1, 1_000)
+    max_sources: int = param(64, 1, 10_000)  # per project; only "at least min_sources" matters
     # patterns/csp_ignored_sources.txt: extension and browser-internal blocked URIs.
     ignored_sources: tuple[str, ...] = load("csp_ignored_sources.txt")[""]
     severity: Severity = Severity.MEDIUM
     # CSP reports are unauthenticated and forgeable (the vocabulary rates them WARN): 2;
     # every report is browser-sent (spoofable), so detections carry CONFIDENCE[2] x 0.5.
-    confidence_level: int = 2
+    confidence_level: int = param(2, 1, 3)
 
     @property
     def source_memory_ms(self) -> int:
@@ -412,6 +418,7 @@ class CspViolationBurst:
     """A burst of CSP violation reports across a project's visitors (subject: the project)."""
 
     rule: str = "csp_violation_burst"
+    names: frozenset[str] | None = frozenset({CSP_VIOLATION})
     defaults: ClassVar[CspViolationBurstParams] = CspViolationBurstParams()
 
     def __init__(self, params: CspViolationBurstParams | None = None) -> None:

@@ -40,6 +40,7 @@ from typing import ClassVar
 
 from syncmon.security.buckets import BucketGroup, Buckets, BucketSpec, Overflow
 from syncmon.security.detection import CONFIDENCE, Detection, Severity
+from syncmon.security.params import DAY_MS, param
 from syncmon.security.signals import Signal
 
 LOGIN_FAILURES = frozenset({"authn_login_fail"})
@@ -313,7 +314,7 @@ class BruteForceParams:
     # 10 s overflows on the 12th). None disables the slow variant.
     slow: BucketSpec | None = _BRUTE_FORCE_SLOW
     # CrowdSec http-generic-bf labels: confidence 3.
-    confidence: int = 3
+    confidence: int = param(3, 1, 3)
 
 
 class BruteForce:
@@ -330,6 +331,7 @@ class BruteForce:
     """
 
     rule: str = "brute_force"
+    names: frozenset[str] | None = LOGIN_FAILURES | PASSWORD_FAILURES
     defaults: ClassVar[BruteForceParams] = BruteForceParams()
 
     def __init__(self, params: BruteForceParams | None = None) -> None:
@@ -383,7 +385,7 @@ class DistributedBruteForceParams:
     # source_ip): capacity 10, leakspeed 30s, blackhole 5m; max_distinct: Buckets' default.
     bucket: BucketSpec = _DISTRIBUTED_BUCKET
     # Ours: 2, because a shared or demo account used from many places looks the same.
-    confidence: int = 2
+    confidence: int = param(2, 1, 3)
 
 
 class DistributedBruteForce:
@@ -398,6 +400,7 @@ class DistributedBruteForce:
     """
 
     rule: str = "distributed_brute_force"
+    names: frozenset[str] | None = LOGIN_FAILURES
     defaults: ClassVar[DistributedBruteForceParams] = DistributedBruteForceParams()
 
     def __init__(self, params: DistributedBruteForceParams | None = None) -> None:
@@ -450,25 +453,26 @@ class DistributedBruteForce:
 @dataclass(frozen=True, slots=True)
 class CredentialStuffingParams:
     # fail2ban jail.conf findtime = 10m.
-    window_ms: int = 600_000
+    window_ms: int = param(600_000, 1_000, DAY_MS)
     # "More than 10 accounts": CrowdSec ssh-slow-bf_user-enum (distinct target_user) capacity
     # 10 overflows on the 11th distinct account.
-    min_accounts: int = 11
+    min_accounts: int = param(11, 2, 10_000)
     # Ours (the office-NAT guard): at least half the accounts tried from the IP in the window
     # only ever failed.
-    min_failure_share: float = 0.5
+    min_failure_share: float = param(0.5, 0.0, 1.0)
     # Ours: memory bound per IP (attempts kept in its window).
-    max_attempts: int = 1000
+    max_attempts: int = param(1000, 10, 100_000)
     # fail2ban bantime = 10m.
-    quiet_ms: int = 600_000
+    quiet_ms: int = param(600_000, 0, 30 * DAY_MS)
     # CrowdSec ssh-bf_user-enum labels: confidence 3.
-    confidence: int = 3
+    confidence: int = param(3, 1, 3)
 
 
 class _SourceWindowRule:
     """Shared plumbing of the per-IP window rules: record attempts, keep quiet after firing."""
 
     rule: str
+    names: frozenset[str] | None = LOGIN_FAILURES | LOGIN_SUCCESSES
 
     def __init__(self, window_ms: int, max_attempts: int) -> None:
         self._windows = _Windows(window_ms, max_attempts)
@@ -566,20 +570,20 @@ class UserEnumerationParams:
     # AppSensor AE3 counts "in a second or minute"; CrowdSec ssh-bf_user-enum (distinct
     # target_user, capacity 5, leakspeed 10s) overflows at about 11 names a minute when they
     # come at a steady pace. We ask for 10 distinct names within 60 s.
-    window_ms: int = 60_000
-    min_accounts: int = 10
+    window_ms: int = param(60_000, 1_000, DAY_MS)
+    min_accounts: int = param(10, 2, 10_000)
     # Ours (AppSensor AE1 "Use Of Multiple Usernames"): each name tried once or twice, on average
     # at most 1.5 failures per failing name; stuffing and spraying repeat more.
-    max_failures_per_account: float = 1.5
+    max_failures_per_account: float = param(1.5, 1.0, 1_000.0)
     # Ours: the same office-NAT guard as CredentialStuffing.
-    min_failure_share: float = 0.5
-    max_attempts: int = 1000
+    min_failure_share: float = param(0.5, 0.0, 1.0)
+    max_attempts: int = param(1000, 10, 100_000)
     # Buckets' default quiet period (CrowdSec's 5m blackhole of probing scenarios).
-    quiet_ms: int = 300_000
+    quiet_ms: int = param(300_000, 0, 30 * DAY_MS)
     # Ours: 2, since only usernames are seen; 3 when at least `common_for_confidence` of the
     # names are common ones (AppSensor AE12).
-    confidence: int = 2
-    common_for_confidence: int = 3
+    confidence: int = param(2, 1, 3)
+    common_for_confidence: int = param(3, 1, 10_000)
 
 
 class UserEnumeration(_SourceWindowRule):
@@ -646,25 +650,25 @@ class UserEnumeration(_SourceWindowRule):
 @dataclass(frozen=True, slots=True)
 class CompromiseAfterFailuresParams:
     # fail2ban jail.conf findtime = 10m: failures older than this are forgotten.
-    window_ms: int = 600_000
+    window_ms: int = param(600_000, 1_000, DAY_MS)
     # Account variant. CrowdSec ssh-slow-bf capacity 10: a run of failures CrowdSec would call
     # (slow) brute force. Someone who mistypes a few times and then gets in stays below it.
-    min_failures: int = 10
+    min_failures: int = param(10, 1, 100_000)
     # Ours: critical instead of high from twice that many failures, or failures from 3+ IPs.
-    critical_failures: int = 20
-    critical_ips: int = 3
+    critical_failures: int = param(20, 1, 100_000)
+    critical_ips: int = param(3, 1, 10_000)
     # IP variant (ours): a success from an IP with 10+ failures over 5+ accounts in the window,
     # with the same office-NAT guard as CredentialStuffing.
-    ip_min_failures: int = 10
-    ip_min_accounts: int = 5
-    min_failure_share: float = 0.5
-    max_attempts: int = 1000
+    ip_min_failures: int = param(10, 1, 100_000)
+    ip_min_accounts: int = param(5, 1, 10_000)
+    min_failure_share: float = param(0.5, 0.0, 1.0)
+    max_attempts: int = param(1000, 10, 100_000)
     # fail2ban bantime = 10m.
-    quiet_ms: int = 600_000
+    quiet_ms: int = param(600_000, 0, 30 * DAY_MS)
     # OWASP authn_login_successafterfail is the application's own record: level 3. The IP
     # variant is an inference about someone else's account: level 2.
-    confidence: int = 3
-    ip_confidence: int = 2
+    confidence: int = param(3, 1, 3)
+    ip_confidence: int = param(2, 1, 3)
 
 
 class CompromiseAfterFailures:
@@ -687,6 +691,7 @@ class CompromiseAfterFailures:
     """
 
     rule: str = "login_success_after_failures"
+    names: frozenset[str] | None = LOGIN_FAILURES | LOGIN_SUCCESSES
     defaults: ClassVar[CompromiseAfterFailuresParams] = CompromiseAfterFailuresParams()
 
     def __init__(self, params: CompromiseAfterFailuresParams | None = None) -> None:

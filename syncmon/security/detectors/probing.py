@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from syncmon.security.buckets import BucketGroup, Buckets, BucketSpec, Overflow
 from syncmon.security.detection import CONFIDENCE, Detection, Severity
+from syncmon.security.params import param
 from syncmon.security.patterns import decodings, path_of, section
 from syncmon.security.signals import Signal
 
@@ -159,7 +160,7 @@ class HttpProbingParams:
     static_extensions: tuple[str, ...] = section("static_extensions.txt", "extensions")
     static_files: tuple[str, ...] = section("static_extensions.txt", "files")
     severity: Severity = Severity.MEDIUM  # brief; CrowdSec does not grade
-    confidence_level: int = 1  # http-probing.yaml labels.confidence
+    confidence_level: int = param(1, 1, 3)  # http-probing.yaml labels.confidence
 
 
 class HttpProbing:
@@ -175,6 +176,7 @@ class HttpProbing:
 
     def __init__(self, params: HttpProbingParams | None = None) -> None:
         self.params = params or self.defaults
+        self.names: frozenset[str] | None = frozenset(f"http_{status}" for status in self.params.statuses)
         self._buckets = Buckets(self.params.bucket, MAX_EVIDENCE)
 
     def __len__(self) -> int:
@@ -246,7 +248,7 @@ class SensitiveFileParams:
     severity: Severity = Severity.HIGH
     # Ours: the server answered 2xx to a [critical] path: the secret was served.
     served_severity: Severity = Severity.CRITICAL
-    confidence_level: int = 3  # http-sensitive-files.yaml labels.confidence
+    confidence_level: int = param(3, 1, 3)  # http-sensitive-files.yaml labels.confidence
 
 
 class SensitiveFileProbe:
@@ -261,6 +263,7 @@ class SensitiveFileProbe:
     """
 
     rule: str = "sensitive_file_probe"
+    names: frozenset[str] | None = None  # any signal with a URL
     defaults: ClassVar[SensitiveFileParams] = SensitiveFileParams()
 
     def __init__(self, params: SensitiveFileParams | None = None) -> None:
@@ -270,6 +273,7 @@ class SensitiveFileProbe:
         )
         self._served = Buckets(self.params.first_hit, MAX_EVIDENCE)
         self._occurrences = Occurrences()
+        self._any = (*self.params.critical_paths, *self.params.probe_paths)
 
     def __len__(self) -> int:
         return len(self._asked) + len(self._served) + len(self._occurrences)
@@ -282,14 +286,18 @@ class SensitiveFileProbe:
         return None
 
     def observe(self, signal: Signal) -> list[Detection]:
+        if not (signal.url or signal.target):
+            return []
         ip = attributable_ip(signal)
         path = requested_path(signal) if ip else None
         if ip is None or path is None:
             return []
         forms = tuple(form.rstrip("/ \t") for form in decodings(path))
-        key = subject_key(signal.project_id, ip)
+        if not any(form.endswith(self._any) for form in forms):  # one test for both lists
+            return []
         critical = self._match(forms, self.params.critical_paths)
         probe = None if critical else self._match(forms, self.params.probe_paths)
+        key = subject_key(signal.project_id, ip)
         served = critical is not None and is_request(signal) and 200 <= (signal.status or 0) < 300
         if served:
             overflow = self._served.pour(key, signal.at_ms, signal.event_id, marked=signal.spoofable)
@@ -356,7 +364,7 @@ class AttackToolParams:
     # patterns/attack_tools.txt: [high] exploitation/vulnerability scanners, [medium] recon.
     high_tools: tuple[str, ...] = section("attack_tools.txt", "high")
     medium_tools: tuple[str, ...] = section("attack_tools.txt", "medium")
-    confidence_level: int = 1  # http-bad-user-agent.yaml labels.confidence
+    confidence_level: int = param(1, 1, 3)  # http-bad-user-agent.yaml labels.confidence
 
 
 class AttackToolUserAgent:
@@ -367,6 +375,7 @@ class AttackToolUserAgent:
     """
 
     rule: str = "attack_tool"
+    names: frozenset[str] | None = None  # any signal with a user agent
     defaults: ClassVar[AttackToolParams] = AttackToolParams()
 
     def __init__(self, params: AttackToolParams | None = None) -> None:
