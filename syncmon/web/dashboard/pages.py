@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from syncmon.web.dashboard import overview_data
+from syncmon.web.dashboard import alert_data, overview_data
 from syncmon.web.dashboard.context import Dashboard
 
 
@@ -57,11 +57,13 @@ def routes(dash: Dashboard) -> list[Route]:
         events = await dash.services.read(
             lambda conn: overview_data.latest_events(conn, shell.projects, project_id)
         )
+        alerts = await dash.services.read(lambda conn: alert_data.active_alerts(conn, shown))
         live_query = urlencode({"project": shell.project.slug}) if shell.project else ""
         context = {
             "glances": glances,
             "events": events,
-            "alerts": None,  # no alerting tables in this store yet: the template says so
+            "alerts": alerts,
+            "alert_counts": alert_data.counts_by_project(alerts),
             "spark_width": overview_data.SPARK_WIDTH,
             "spark_height": overview_data.SPARK_HEIGHT,
             "threat_window_minutes": settings.threat_window_seconds // 60,
