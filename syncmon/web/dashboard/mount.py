@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from syncmon.web.auth.guard import AccessGuard, wants_json
 from syncmon.web.dashboard import (
     account_pages,
+    alert_pages,
     analytics_pages,
     assets,
     error_pages,
@@ -60,6 +61,7 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *account_pages.routes(dash),
         *settings_pages.routes(dash),
         *pages.routes(dash),
+        *alert_pages.routes(dash),
         *security_pages.routes(dash),
         *error_pages.routes(dash),
         *performance_pages.routes(dash),
