@@ -182,3 +182,53 @@ def test_label_and_annotation_text_is_inert(
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text, path
     form = admin.client.get("/alerts/silences/new", params={"alert": fired.fingerprint})
     assert XSS not in form.text and "team=&lt;script&gt;" in form.text
+
+
+def test_rules_page_and_the_enabled_toggle(
+    admin: Dashboard, fired: Fired, store: Store, viewer: Dashboard
+) -> None:
+    page = admin.client.get("/alerts/rules", params={"project": store.project.slug})
+    assert page.status_code == 200
+    row = page.text[page.text.index(f'data-rule="{fired.rule_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "checkout_failures" in row and "count" in row and "critical" in row and "api" in row
+    assert 'data-enabled="true"' in row and "Disable" in row
+    assert "default" in page.text  # the project's seeded default rules are listed too
+    off = admin.post(f"/alerts/rules/{fired.rule_id}/enabled", {"enabled": "false"})
+    assert off.status_code == 303 and off.headers["location"] == "/alerts/rules?done=disabled"
+    row = admin.client.get("/alerts/rules").text
+    row = row[row.index(f'data-rule="{fired.rule_id}"') :]
+    assert 'data-enabled="false"' in row[: row.index("</tr>")]
+    bad = admin.post(f"/alerts/rules/{fired.rule_id}/enabled", {"enabled": "maybe"})
+    assert bad.status_code == 400 and "enabled: true or false" in bad.text
+    assert admin.post("/alerts/rules/99999999/enabled", {"enabled": "true"}).status_code == 404
+    assert ("admin@localhost", "alert_rule.update", str(fired.rule_id)) in audit_actions(store.engine)
+    shown = viewer.client.get("/alerts/rules")
+    assert shown.status_code == 200 and "checkout_failures" in shown.text and "/enabled" not in shown.text
+    assert viewer.post(f"/alerts/rules/{fired.rule_id}/enabled", {"enabled": "true"}).status_code == 403
+
+
+def test_channels_send_test_shows_the_delivery_log(
+    admin: Dashboard, fired: Fired, receiver: Receiver, store: Store, viewer: Dashboard
+) -> None:
+    before = len(receiver.requests)
+    sent = admin.post(f"/alerts/channels/{fired.channel_id}/test")
+    assert sent.status_code == 303
+    assert (
+        sent.headers["location"] == f"/alerts/channels?tested={fired.channel_id}#channel-{fired.channel_id}"
+    )
+    poll(lambda: len(receiver.requests), lambda n: n > before)
+    page = poll(
+        lambda: admin.client.get(f"/alerts/channels?tested={fired.channel_id}").text,
+        lambda text: text.count("data-delivery=") >= 2,
+    )
+    section = page[page.index(f'data-channel="{fired.channel_id}"') :]
+    assert "ops hook" in section and "webhook" in section and "(delivered)" in section
+    assert "Test notification queued" in page
+    assert receiver.requests[-1].json()["status"] in ("test", "firing")
+    assert admin.post("/alerts/channels/4242/test").status_code == 404
+    assert ("admin@localhost", "channel.test", f"channel:{fired.channel_id}") in audit_actions(store.engine)
+    escalation = admin.client.get("/alerts/escalation")
+    assert escalation.status_code == 200 and "on-call" in escalation.text and "ops hook" in escalation.text
+    assert "Send test" not in viewer.client.get("/alerts/channels").text
+    assert viewer.post(f"/alerts/channels/{fired.channel_id}/test").status_code == 403

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from syncmon.alerting import incident_store, mute_admin
 from syncmon.alerting.incidents import Incident
 from syncmon.store.projects import Project
-from syncmon.store.schema import alert_rules, alert_states, channels, deliveries, outbox, users
+from syncmon.store.schema import alert_rules, alert_states, channels, outbox, users
 
 ACTIVE_STATES = ("firing", "pending")
 SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -172,17 +172,6 @@ def timeline(conn: Connection, incident_id: int) -> list[TimelineRow]:
             )
         )
     return rows
-
-
-def delivery_log(conn: Connection, channel_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The channel's latest delivery attempts, newest first."""
-    rows = conn.execute(
-        sa.select(deliveries)
-        .where(deliveries.c.channel_id == channel_id)
-        .order_by(deliveries.c.id.desc())
-        .limit(limit)
-    )
-    return [dict(row._mapping) for row in rows]
 
 
 def silences(

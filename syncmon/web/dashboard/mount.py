@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from syncmon.web.auth.guard import AccessGuard, wants_json
 from syncmon.web.dashboard import (
     account_pages,
+    alert_config_pages,
     alert_pages,
     analytics_pages,
     assets,
@@ -62,6 +63,7 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *settings_pages.routes(dash),
         *pages.routes(dash),
         *alert_pages.routes(dash),
+        *alert_config_pages.routes(dash),
         *security_pages.routes(dash),
         *error_pages.routes(dash),
         *performance_pages.routes(dash),
