@@ -32,6 +32,7 @@ from syncmon.web.dashboard import (
     login_pages,
     pages,
     performance_pages,
+    project_pages,
     security_pages,
     settings_pages,
 )
@@ -61,6 +62,7 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *login_pages.routes(dash),
         *account_pages.routes(dash),
         *settings_pages.routes(dash),
+        *project_pages.routes(dash),
         *pages.routes(dash),
         *alert_pages.routes(dash),
         *alert_config_pages.routes(dash),
