@@ -68,6 +68,7 @@ def test_overview_and_alerts_page_show_the_firing_alert(admin: Dashboard, fired:
     assert f"/alerts/silences/new?alert={fired.fingerprint}" in row
     assert f'data-incident="{fired.incident_id}"' in page.text
     assert 'data-live-region="alerts"' in page.text and 'data-live-url="/live?project=' in page.text
+    assert 'data-live-on-heartbeat="1"' in page.text
 
 
 def test_incident_timeline_acknowledge_and_resolve(
@@ -79,7 +80,7 @@ def test_incident_timeline_acknowledge_and_resolve(
     page = admin.client.get(path)
     timeline = page.text[page.text.index('id="timeline"') :]
     assert 'data-kind="fired"' in timeline and 'data-kind="notified"' in timeline
-    assert "ops hook" in timeline and "(trigger)" in timeline
+    assert "ops hook" in timeline and "notified (trigger) · level 1<" in timeline
     assert 'id="acknowledge-form"' in page.text and 'id="resolve-form"' in page.text
     assert receiver.requests and receiver.requests[0].json()["status"] == "firing"
 

@@ -107,6 +107,7 @@ def routes(dash: Dashboard) -> list[Route]:
                 "project_slugs": slugs,
                 "notice": NOTICES.get(request.query_params.get("done") or ""),
                 "live_url": live_url(shell),
+                "live_on_heartbeat": True,
                 "active_tab": "alerts",
             }
         )
@@ -131,6 +132,7 @@ def routes(dash: Dashboard) -> list[Route]:
                 "notice": NOTICES.get(request.query_params.get("done") or ""),
                 "project_slugs": {p.id: p.slug for p in shell.projects},
                 "live_url": live_url(shell),
+                "live_on_heartbeat": True,
             }
         )
         return await dash.renderer.page(

@@ -62,6 +62,7 @@ def routes(dash: Dashboard) -> list[Route]:
             "spark_height": overview_data.SPARK_HEIGHT,
             "threat_window_minutes": settings.threat_window_seconds // 60,
             "live_url": "/live" + (f"?{live_query}" if live_query else ""),
+            "live_on_heartbeat": True,  # alerts change without new events, too
         }
         return await dash.renderer.page(request, "overview.html", context, active="overview")
 
