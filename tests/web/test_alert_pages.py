@@ -101,6 +101,8 @@ def test_incident_timeline_acknowledge_and_resolve(
     assert again.status_code == 409 and "already resolved" in again.text
     assert admin.client.get("/alerts/incidents/999999").status_code == 404
     assert admin.client.get("/alerts/incidents/abc").status_code == 404
+    assert admin.client.get("/alerts/incidents/999999999999").status_code == 404
+    assert admin.post("/alerts/incidents/99999999999999999999/resolve").status_code == 404
     assert admin.post("/alerts/incidents/999999/acknowledge").status_code == 404
     actions = [a for a in audit_actions(store.engine) if a[1].startswith("incident.")]
     assert actions == [
@@ -142,6 +144,7 @@ def test_silence_from_an_alert_and_expire_it(admin: Dashboard, fired: Fired, sto
     assert expired.status_code == 303 and expired.headers["location"] == "/alerts?done=expired"
     assert f'data-silence="{row.id}"' not in admin.client.get("/alerts").text
     assert admin.post("/alerts/silences/987654/expire").status_code == 404
+    assert admin.post("/alerts/silences/999999999999/expire").status_code == 404
     assert [a[1] for a in audit_actions(store.engine) if a[1].startswith("silence.")] == [
         "silence.create",
         "silence.expire",
