@@ -145,6 +145,29 @@ def _deliveries_item(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def enqueue_test(
+    conn: Connection, channel_id: int, actor: str, now: int, public_url: str, recipient: str | None = None
+) -> int:
+    """Queue a test notification to the channel with its audit row; returns the outbox id."""
+    channel = channel_store.get_channel(conn, channel_id)
+    if channel is None:
+        raise channel_store.ChannelNotFound(f"channel {channel_id} not found")
+    notification = Notification(
+        group_key=f"syncmon-test:{channel_id}:{now}",
+        action=Action.TEST,
+        severity=Severity.INFO,
+        title="Test notification from SyncScript Monitor",
+        text=f"Sent by {actor} to check the channel {channel.name!r}.",
+        receiver=channel.name,
+        external_url=public_url,
+    )
+    outbox_id = outbox.enqueue(
+        conn, channel_id=channel_id, notification=notification, now_ms=now, recipient=recipient
+    )
+    accounts.record_audit(conn, now, actor, "channel.test", f"channel:{channel_id}", {"outbox_id": outbox_id})
+    return outbox_id
+
+
 def routes(services: Services) -> list[Route]:
     async def admin(request: Request) -> Caller:
         caller = await require_token(services, request)
@@ -315,25 +338,9 @@ def routes(services: Services) -> list[Route]:
             now = services.clock.now_ms()
 
             def enqueue(conn: Connection) -> int:
-                channel = channel_store.get_channel(conn, channel_id)
-                if channel is None:
-                    raise channel_store.ChannelNotFound(f"channel {channel_id} not found")
-                notification = Notification(
-                    group_key=f"syncmon-test:{channel_id}:{now}",
-                    action=Action.TEST,
-                    severity=Severity.INFO,
-                    title="Test notification from SyncScript Monitor",
-                    text=f"Sent by {caller.actor} to check the channel {channel.name!r}.",
-                    receiver=channel.name,
-                    external_url=services.settings.effective_public_url,
+                return enqueue_test(
+                    conn, channel_id, caller.actor, now, services.settings.effective_public_url, recipient
                 )
-                outbox_id = outbox.enqueue(
-                    conn, channel_id=channel_id, notification=notification, now_ms=now, recipient=recipient
-                )
-                accounts.record_audit(
-                    conn, now, caller.actor, "channel.test", f"channel:{channel_id}", {"outbox_id": outbox_id}
-                )
-                return outbox_id
 
             result = await write(enqueue)
         except ClientError as exc:

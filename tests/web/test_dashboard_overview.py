@@ -53,7 +53,7 @@ def test_overview_counts_come_from_the_stored_rollups(
     assert metric(empty.text, store.project.slug, "events") == "0"
     assert metric(empty.text, store.project.slug, "error-rate") == "—"  # no events: no rate, not 0 %
     assert "No events in this range." in empty.text
-    assert "Alerting is not set up on this server yet" in empty.text
+    assert "No alert is firing or pending for syncscript." in empty.text
     with server.client() as client:
         for page in ("/", "/pricing", "/checkout"):
             ingest(client, store, "events", [{"kind": "page_view", "url": f"https://shop.example{page}"}])  # type: ignore[dict-item]

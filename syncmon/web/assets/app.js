@@ -8,6 +8,9 @@
  *   Server-Sent Events stream; after each committed batch it re-fetches itself and swaps in
  *   the fresh contents of every element marked data-live-region="<name>". A page author
  *   only adds those attributes. [data-live-status] shows whether the stream is connected.
+ *   With <body data-live-on-heartbeat="1"> the page also re-fetches itself at each heartbeat
+ *   (a quiet stream): what changes without new events, such as an alert whose `for:` ran
+ *   out or one evaluated just after the batch that woke the page, shows within one beat.
  *
  * Loaded as an external file: the Content-Security-Policy allows no inline script.
  */
@@ -110,7 +113,11 @@
 
     var source = new EventSource(url, { withCredentials: true });
     source.addEventListener("hello", function () { show("live", "Live"); });
-    source.addEventListener("heartbeat", function () { show("live", "Live"); });
+    var onHeartbeat = document.body.getAttribute("data-live-on-heartbeat") === "1";
+    source.addEventListener("heartbeat", function () {
+      show("live", "Live");
+      if (onHeartbeat) { schedule(); }
+    });
     source.addEventListener("batch", function () { show("live", "Live"); schedule(); });
     source.addEventListener("error", function () {
       show("reconnecting", "Reconnecting…");

@@ -23,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 from syncmon.web.auth.guard import AccessGuard, wants_json
 from syncmon.web.dashboard import (
     account_pages,
+    alert_config_pages,
+    alert_pages,
     analytics_pages,
     assets,
     error_pages,
@@ -30,6 +32,7 @@ from syncmon.web.dashboard import (
     login_pages,
     pages,
     performance_pages,
+    project_pages,
     security_pages,
     settings_pages,
 )
@@ -59,7 +62,10 @@ def guarded(services: Services, public: Sequence[BaseRoute], api_routes: Sequenc
         *login_pages.routes(dash),
         *account_pages.routes(dash),
         *settings_pages.routes(dash),
+        *project_pages.routes(dash),
         *pages.routes(dash),
+        *alert_pages.routes(dash),
+        *alert_config_pages.routes(dash),
         *security_pages.routes(dash),
         *error_pages.routes(dash),
         *performance_pages.routes(dash),
