@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from syncmon.alerting.engine import AlertEngine, log_transitions
+from syncmon.alerting.engine import AlertEngine, log_transitions, store_reader
 from syncmon.clock import Clock, SystemClock
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
@@ -117,7 +117,7 @@ def build_services(settings: Settings, engine: Engine, clock: Clock | None = Non
         replay_ms=settings.security_replay_seconds * 1000,
     )
     alerts = AlertEngine(
-        read=lambda fn: services.read(fn),
+        read=store_reader(engine),
         writer=writer,
         clock=clock,
         on_transitions=log_transitions,
