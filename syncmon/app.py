@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from syncmon.alerting import retention as alerting_retention
 from syncmon.alerting.dispatcher import Dispatcher
-from syncmon.alerting.engine import AlertEngine
+from syncmon.alerting.engine import AlertEngine, store_reader
 from syncmon.channels import outbox
 from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
@@ -169,7 +169,7 @@ def build_services(
         cancel_pending=outbox.cancel_pending,
     )
     alerts = AlertEngine(
-        read=lambda fn: services.read(fn),
+        read=store_reader(engine),
         writer=writer,
         clock=clock,
         on_transitions=dispatcher.handle,

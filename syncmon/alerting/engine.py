@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from syncmon.alerting import rule_store, seeding, state_store
 from syncmon.alerting.evaluator import COALESCE_MS, Evaluator
@@ -46,6 +46,22 @@ OnTransitions = Callable[[list[Transition]], Awaitable[None]]
 HISTORY_STEP_MS = 3_600_000
 START_RETRY_S = 5.0
 EARLY_DETECTIONS_MAX = 10_000  # detections kept for the rules while the engine starts
+
+
+def store_reader(engine: Engine) -> Callable[[Callable[[Connection], Any]], Awaitable[Any]]:
+    """Reads in the event loop's default executor. asyncio.run joins those threads when the
+    loop ends, so a read still running when the server stops (the engine's start reads a
+    lot) finishes before the store is closed, instead of returning its connection to a pool
+    already disposed."""
+
+    async def read(fn: Callable[[Connection], Any]) -> Any:
+        def call() -> Any:
+            with engine.connect() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(call)
+
+    return read
 
 
 class AlertEngine:

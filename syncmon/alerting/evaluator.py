@@ -22,11 +22,38 @@ from syncmon.alerting.rules.build import build_logic
 from syncmon.alerting.spec import format_duration
 from syncmon.alerting.state import AlertRecord, advance, expired
 from syncmon.alerting.templates import DEFAULT_SUMMARY, render
-from syncmon.events import Event
+from syncmon.events import Event, Kind
+from syncmon.metrics.sketch_rollups import metric_name, route_name
 from syncmon.security.detection import Detection
 
 log = logging.getLogger(__name__)
 COALESCE_MS = 1000  # batch evaluations of a non-immediate rule are at least this far apart
+
+
+@dataclass(slots=True)
+class Dispatch:
+    """The rules of one (project, kind): those that read any event, and those that read
+    only some names or one request route (most per-route and per-name rules)."""
+
+    any: list[CompiledRule] = field(default_factory=list)
+    by_name: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    by_route: dict[str, list[CompiledRule]] = field(default_factory=dict)
+
+    def add(self, compiled: CompiledRule, kind: str) -> None:
+        logic = compiled.logic
+        if logic.names is not None:
+            for name in logic.names:
+                key = metric_name(name) if kind == Kind.PERFORMANCE else name
+                self.by_name.setdefault(key, []).append(compiled)
+        elif logic.route is not None:
+            self.by_route.setdefault(logic.route, []).append(compiled)
+        else:
+            self.any.append(compiled)
+
+
+def name_key(event: Event) -> str:
+    """An event's name as rules index it: metrics by their canonical name."""
+    return metric_name(event.name) if event.kind == Kind.PERFORMANCE else event.name
 
 
 @dataclass(slots=True)
@@ -71,7 +98,7 @@ class Evaluator:
     def __init__(self, generator_url: str = "") -> None:
         self._generator_url = generator_url  # a format string with {rule_id}
         self._rules: dict[int, CompiledRule] = {}
-        self._by_input: dict[tuple[int, str], list[CompiledRule]] = {}
+        self._by_input: dict[tuple[int, str], Dispatch] = {}
         self._by_detection: dict[int, list[CompiledRule]] = {}
         self._changed: dict[tuple[int, str], AlertRecord] = {}  # state changes: persist now
         self._dirty: set[tuple[int, str]] = set()  # value updates: persist on the tick
@@ -123,7 +150,7 @@ class Evaluator:
         self._by_detection = {}
         for compiled in self._rules.values():
             for kind in compiled.logic.kinds:
-                self._by_input.setdefault((compiled.rule.project_id, kind), []).append(compiled)
+                self._by_input.setdefault((compiled.rule.project_id, kind), Dispatch()).add(compiled, kind)
             if compiled.logic.reads_detections:
                 self._by_detection.setdefault(compiled.rule.project_id, []).append(compiled)
 
@@ -178,12 +205,20 @@ class Evaluator:
         for event in events:
             if event.seq is not None and event.seq > self.last_seq:
                 self.last_seq = event.seq
-            targets = routes.get((event.project_id, event.kind))
-            if targets is None:
+            dispatch = routes.get((event.project_id, event.kind))
+            if dispatch is None:
                 continue
-            for compiled in targets:
+            for compiled in dispatch.any:
                 if compiled.logic.observe(event):
                     touched.add(compiled.rule.id)
+            if dispatch.by_name:
+                for compiled in dispatch.by_name.get(name_key(event), ()):
+                    if compiled.logic.observe(event):
+                        touched.add(compiled.rule.id)
+            if dispatch.by_route and event.kind == Kind.REQUEST:
+                for compiled in dispatch.by_route.get(route_name(event.name), ()):
+                    if compiled.logic.observe(event):
+                        touched.add(compiled.rule.id)
         return touched
 
     def observe_for(self, rule_ids: set[int], events: Iterable[Event]) -> None:

@@ -112,6 +112,32 @@ def compile_filter(flt: EventFilter) -> list[Predicate]:
     return checks
 
 
+def filter_predicate(flt: EventFilter) -> Predicate:
+    """The filter as one predicate (always true without checks)."""
+    checks = compile_filter(flt)
+    return _all(checks) if checks else _always
+
+
+def _always(event: Event) -> bool:
+    return True
+
+
+def exact_names(patterns: list[str]) -> frozenset[str] | None:
+    """The names a selection reads when they are all exact (for the engine's index), else None."""
+    if not patterns or any(any(ch in p for ch in "*?[") for p in patterns):
+        return None
+    return frozenset(patterns)
+
+
+def exact_route(flt: EventFilter) -> str | None:
+    """The one request route a filter reads ('GET /users/{id}'), else None (no route filter,
+    a pattern, or a path without its method)."""
+    route = flt.route
+    if route is None or any(ch in route for ch in "*?[") or route.startswith("/") or " " not in route:
+        return None
+    return route_name(route)
+
+
 def _has_tags(event: Event, wanted: dict[str, str]) -> bool:
     tags = event_tags(event)
     return all(tags.get(key) == value for key, value in wanted.items())

@@ -66,6 +66,10 @@ class RuleLogic:
     # Evaluated on every batch it reads (counts: their crossing event fires at once); the
     # others (ratios, percentiles, burn rates over minutes to days) at most once a second.
     immediate = True
+    # Index hints: the only event names (canonical metric names for metrics) or the only
+    # request route the rule can take, so the engine hands it nothing else. None: any.
+    names: frozenset[str] | None = None
+    route: str | None = None
     horizon_ms = 0  # how far back its windows reach (what a restart must replay)
     dropped_series = 0
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from syncmon.alerting.rules.base import Context, RuleLogic, Sample
 from syncmon.alerting.rules.ratio import check_failed, check_status
-from syncmon.alerting.selectors import compile_filter, name_matcher, status_of
+from syncmon.alerting.selectors import exact_names, exact_route, filter_predicate, name_matcher, status_of
 from syncmon.alerting.spec import BurnRateRule, BurnWindow, format_duration
 from syncmon.alerting.windows import PairWindow
 from syncmon.events import Event, Kind
@@ -56,10 +56,16 @@ class BurnRateLogic(RuleLogic):
         lengths = sorted({w.long for w in rule.windows} | {w.short for w in rule.windows})
         self.horizon_ms = lengths[-1]
         self._windows = {length: PairWindow(length) for length in lengths}
-        self._filters = compile_filter(rule.filter)
+        self._filters = filter_predicate(rule.filter)
         self._metric = metric_name(rule.metric) if rule.metric else None
         self._names = name_matcher(rule.checks) if rule.checks else None
         self._bad = self._classifier(rule)
+        if rule.sli == "metric":
+            self.names = frozenset({self._metric or ""})
+        elif rule.sli == "checks":
+            self.names = exact_names(rule.checks)
+        else:
+            self.route = exact_route(rule.filter)
         sli_kind = {
             "requests": Kind.REQUEST.value,
             "latency": Kind.REQUEST.value,
@@ -94,7 +100,7 @@ class BurnRateLogic(RuleLogic):
 
     def observe(self, event: Event) -> bool:
         bad = self._bad(event)
-        if bad is None or not all(check(event) for check in self._filters):
+        if bad is None or not self._filters(event):
             return False
         for window in self._windows.values():
             window.add(event.received_ms, 1 if bad else 0, 1)

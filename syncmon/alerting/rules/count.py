@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, event_context, threshold_sample
-from syncmon.alerting.selectors import compile_selector, group_value
+from syncmon.alerting.selectors import compile_selector, exact_names, exact_route, group_value
 from syncmon.alerting.spec import CountRule, format_duration
 from syncmon.alerting.windows import WindowCounter
-from syncmon.events import Event
+from syncmon.events import Event, Kind
 
 PER_MS = {"second": 1000, "minute": 60_000, "hour": 3_600_000}
 
@@ -25,6 +25,8 @@ class CountLogic(RuleLogic):
         self.kinds = frozenset({rule.select.kind.value})
         self.horizon_ms = rule.window
         self._accepts = compile_selector(rule.select, rule.filter)
+        self.names = exact_names(rule.select.names)
+        self.route = exact_route(rule.filter) if rule.select.kind == Kind.REQUEST else None
         self._group: tuple[str, ...] = tuple(rule.group_by)
         self._scale = PER_MS[rule.per] / rule.window if rule.per != "window" else 1.0
         self._keep_empty = rule.op in ("<", "<=")

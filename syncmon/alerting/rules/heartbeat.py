@@ -12,7 +12,7 @@ of seconds since the last event.
 from __future__ import annotations
 
 from syncmon.alerting.rules.base import RuleLogic, Sample, event_context
-from syncmon.alerting.selectors import compile_selector
+from syncmon.alerting.selectors import compile_selector, exact_names
 from syncmon.alerting.spec import HeartbeatRule
 from syncmon.events import Event
 
@@ -23,6 +23,7 @@ class HeartbeatLogic(RuleLogic):
         self.kinds = frozenset({rule.select.kind.value})
         self.horizon_ms = rule.absent_for
         self._accepts = compile_selector(rule.select, rule.filter)
+        self.names = exact_names(rule.select.names)
         self._by_name = bool(rule.group_by)
         keys = list(rule.select.names) if self._by_name else [""]
         self._created_ms = created_ms

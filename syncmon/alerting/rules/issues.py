@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, threshold_sample
-from syncmon.alerting.selectors import LEVEL_RANK, compile_filter
+from syncmon.alerting.selectors import LEVEL_RANK, filter_predicate
 from syncmon.alerting.spec import IssueFrequencyRule, NewIssueRule, RegressionRule
 from syncmon.alerting.windows import WindowCounter
 from syncmon.errors.lifecycle import Transition
@@ -43,12 +43,12 @@ class _IssueLogic(RuleLogic):
         self.horizon_ms = window_ms
         self._window = window_ms
         self._floor = LEVEL_RANK[min_level] if min_level else 0
-        self._filters = compile_filter(rule.filter)
+        self._filters = filter_predicate(rule.filter)
 
     def _issue(self, event: Event) -> dict[str, Any] | None:
         if LEVEL_RANK.get(event.level, 0) < self._floor:
             return None
-        if not all(check(event) for check in self._filters):
+        if not self._filters(event):
             return None
         return issue_of(event)
 

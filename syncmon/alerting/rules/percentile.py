@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, event_context, threshold_sample
-from syncmon.alerting.selectors import compile_filter, group_value
+from syncmon.alerting.selectors import exact_route, filter_predicate, group_value
 from syncmon.alerting.spec import PercentileRule
 from syncmon.alerting.windows import WindowedBins
 from syncmon.events import Event, Kind
@@ -28,7 +28,9 @@ class PercentileLogic(RuleLogic):
         self.horizon_ms = rule.window
         self._metric = metric_name(rule.metric) if rule.metric else None
         self.kinds = frozenset({Kind.PERFORMANCE.value if rule.source == "metric" else Kind.REQUEST.value})
-        self._filters = compile_filter(rule.filter)
+        self._filters = filter_predicate(rule.filter)
+        self.names = frozenset({self._metric}) if self._metric else None
+        self.route = exact_route(rule.filter) if rule.source == "request" else None
         self._group: tuple[str, ...] = tuple(rule.group_by)
         self._q = rule.percentile / 100
         self._series: dict[tuple[str, ...], WindowedBins] = {}
@@ -40,7 +42,7 @@ class PercentileLogic(RuleLogic):
             return False
         if event.kind == Kind.PERFORMANCE and (event.is_bot or metric_name(event.name) != self._metric):
             return False
-        if not all(check(event) for check in self._filters):
+        if not self._filters(event):
             return False
         key = tuple(group_value(event, f) for f in self._group)
         bins = self._series.get(key)

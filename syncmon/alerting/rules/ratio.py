@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncmon.alerting.rules.base import MAX_SERIES, RuleLogic, Sample, threshold_sample
-from syncmon.alerting.selectors import compile_filter, compile_selector, group_value, name_matcher, status_of
+from syncmon.alerting.selectors import (
+    compile_selector,
+    exact_names,
+    exact_route,
+    filter_predicate,
+    group_value,
+    name_matcher,
+    status_of,
+)
 from syncmon.alerting.spec import AvailabilityRule, RatioRule
 from syncmon.alerting.windows import PairWindow
 from syncmon.events import Event, Kind
@@ -61,6 +69,10 @@ class RatioLogic(_PairLogic):
         self.kinds = frozenset({rule.numerator.kind.value, rule.denominator.kind.value})
         self._numerator = compile_selector(rule.numerator, rule.filter)
         self._denominator = compile_selector(rule.denominator, rule.filter)
+        part, whole = exact_names(rule.numerator.names), exact_names(rule.denominator.names)
+        self.names = part | whole if part is not None and whole is not None else None
+        both_requests = rule.numerator.kind == rule.denominator.kind == Kind.REQUEST
+        self.route = exact_route(rule.filter) if both_requests else None
 
     def observe(self, event: Event) -> bool:
         part = 1 if self._numerator(event) else 0
@@ -88,7 +100,7 @@ class AvailabilityLogic(_PairLogic):
     def __init__(self, rule: AvailabilityRule) -> None:
         super().__init__(rule.window, list(rule.group_by), rule.min_count)
         self.rule = rule
-        self._filters = compile_filter(rule.filter)
+        self._filters = filter_predicate(rule.filter)
         if rule.source == "requests":
             self.kinds = frozenset({Kind.REQUEST.value})
             error_status = rule.error_status
@@ -97,11 +109,13 @@ class AvailabilityLogic(_PairLogic):
             self.kinds = frozenset({Kind.CHECK_IN.value})
             self._failed = check_failed
         self._named = name_matcher(rule.checks) if rule.checks else None
+        self.names = exact_names(rule.checks) if rule.source == "checks" else None
+        self.route = exact_route(rule.filter) if rule.source == "requests" else None
 
     def observe(self, event: Event) -> bool:
         if self._named is not None and not self._named(event.name):
             return False
-        if not all(check(event) for check in self._filters):
+        if not self._filters(event):
             return False
         if event.kind == Kind.CHECK_IN and check_status(event) == "in_progress":
             return False
