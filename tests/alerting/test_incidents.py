@@ -51,7 +51,7 @@ async def test_critical_is_paged_at_once(store: Store, harness: Harness) -> None
     sent = harness.sent()
     assert [(s.channel_id, s.action, s.at_s, s.incident_id) for s in sent] == [(1, "trigger", 0.0, 1)]
     assert harness.wakes == 1  # the delivery worker is woken after the commit
-    assert sent[0].title == "[FIRING:1] HighErrorRate (syncscript) — incident #1"
+    assert sent[0].title == "HighErrorRate (syncscript) — incident #1"
     assert set(sent[0].links) == {"acknowledge", "resolve"}
     assert timeline_kinds(store.engine, 1) == ["fired", "escalated", "notified"]
 
@@ -243,7 +243,7 @@ async def test_inhibited_warning_is_left_out_until_the_critical_resolves(
     # the warning is news now; the critical is reported resolved
     [update] = harness.sent()[1:2]
     assert set(update.fingerprints) == {crit.fingerprint, warn.fingerprint}
-    assert update.title.startswith("[FIRING:1]")
+    assert update.action == "trigger"
 
 
 async def test_route_policy_and_continue(store: Store, harness: Harness) -> None:
@@ -270,7 +270,7 @@ async def test_an_alert_with_an_unknown_severity_is_refused_alone(store: Store, 
     odd = alert("Weird", "error")
     await harness.handle(firing(odd), firing(alert("HighErrorRate", "critical")))
     await harness.at(1)
-    assert [s.title for s in harness.sent()] == ["[FIRING:1] HighErrorRate (syncscript) — incident #1"]
+    assert [s.title for s in harness.sent()] == ["HighErrorRate (syncscript) — incident #1"]
 
 
 async def test_a_resolve_reaches_its_group_after_the_routes_changed(store: Store, harness: Harness) -> None:
