@@ -9,10 +9,17 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from syncmon.alerting import incident_store
+from syncmon.alerting.dispatcher import Dispatcher
 from syncmon.alerting.incidents import IncidentError, IncidentStatus
+from syncmon.channels import outbox
+from syncmon.channels.delivery import DeliveryWorker, transactor
+from syncmon.clock import ManualClock
 from syncmon.store.schema import alert_routes, incidents
 from tests.alerting.incident_support import (
+    PUBLIC_URL,
     T0,
+    EngineTransactor,
     Harness,
     add_policy,
     add_user,
@@ -21,6 +28,7 @@ from tests.alerting.incident_support import (
     resolved,
     timeline_kinds,
 )
+from tests.channels.support import Receiver, add_channel
 from tests.conftest import Store
 
 MIN = 60_000
@@ -213,8 +221,6 @@ async def test_unreachable_targets_are_written_not_skipped_silently(store: Store
     await harness.handle(firing(alert()))
     assert [s.channel_id for s in harness.sent()] == [1]
     with store.engine.connect() as conn:
-        from syncmon.alerting import incident_store
-
         events = incident_store.timeline(conn, 1)
     errors = [(e["channel_id"], e["details"]["error"]) for e in events if e["kind"] == "not_notified"]
     assert errors == [
@@ -294,3 +300,29 @@ async def test_a_resolve_reaches_its_group_after_the_routes_changed(store: Store
     assert [(s.incident_id, s.action) for s in harness.sent()] == [(1, "trigger"), (1, "resolve")]
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(incidents.c.status)).scalars().all() == ["resolved"]
+
+
+async def test_the_timeline_shows_each_notifications_delivery(store: Store) -> None:
+    """With the real outbox: a `notified` entry carries its outbox row's status as it is now."""
+
+    def notified() -> list[tuple[str | None, object]]:
+        with store.engine.connect() as conn:
+            entries = incident_store.timeline(conn, 1)
+        return [(e["action"], e["delivery"]) for e in entries if e["kind"] == "notified"]
+
+    clock = ManualClock(T0)
+    with Receiver() as receiver:
+        channel = add_channel(store.engine, "webhook", {"url": receiver.url})
+        add_policy(store.engine, [{"timeout_ms": 5 * MIN, "targets": [{"channel_id": channel}]}])
+        dispatcher = Dispatcher(
+            EngineTransactor(store.engine), clock, sink=outbox.enqueue, public_url=PUBLIC_URL
+        )
+        await dispatcher.handle([firing(alert())])
+        pending = {"status": "pending", "attempts": 0, "delivered_at": None, "last_error": None}
+        assert notified() == [("trigger", pending)]
+        clock.advance(2)
+        async with DeliveryWorker(transactor(store.engine), clock) as worker:
+            await worker.run_once()
+    delivered = {"status": "delivered", "attempts": 1, "delivered_at": (T0 + 2000) / 1000, "last_error": None}
+    assert notified() == [("trigger", delivered)]
+    assert len(receiver.requests) == 1
