@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from syncmon.alerting.escalation import EscalationState, Policy
 from syncmon.alerting.incidents import Incident, IncidentStatus, TimelineKind
 from syncmon.alerting.model import Severity
-from syncmon.store.schema import incident_events, incidents
+from syncmon.store.schema import incident_events, incidents, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +161,21 @@ def trigger_outbox_ids(conn: Connection, incident_id: int) -> list[int]:
 
 
 def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's entries, oldest first. A `notified` entry carries its notification's
+    delivery as the outbox has it now (status, attempts, delivered time, last error), or None
+    once retention has deleted the outbox row."""
+    e, o = incident_events.c, outbox.c
     rows = conn.execute(
-        sa.select(incident_events)
-        .where(incident_events.c.incident_id == incident_id)
-        .order_by(incident_events.c.id)
+        sa.select(
+            incident_events,
+            o.status.label("delivery_status"),
+            o.attempts.label("delivery_attempts"),
+            o.delivered_ms.label("delivered_ms"),
+            o.last_error.label("delivery_error"),
+        )
+        .select_from(incident_events.outerjoin(outbox, o.id == e.outbox_id))
+        .where(e.incident_id == incident_id)
+        .order_by(e.id)
     )
     return [
         {
@@ -178,6 +189,14 @@ def timeline(conn: Connection, incident_id: int) -> list[dict[str, Any]]:
             "user_id": row.user_id,
             "recipient": row.recipient,
             "outbox_id": row.outbox_id,
+            "delivery": None
+            if row.delivery_status is None
+            else {
+                "status": row.delivery_status,
+                "attempts": row.delivery_attempts,
+                "delivered_at": row.delivered_ms / 1000 if row.delivered_ms is not None else None,
+                "last_error": row.delivery_error,
+            },
             "details": row.details,
         }
         for row in rows

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from syncmon.alerting.model import Alert, AlertState, Severity
+from syncmon.alerting.model import Alert, Severity
 from syncmon.channels.base import Action, Notification
-
-MAX_LISTED = 20
 
 
 def common_labels(alerts: Sequence[Alert]) -> dict[str, str]:
@@ -43,19 +41,6 @@ def subject(group_labels: dict[str, str], alerts: Sequence[Alert]) -> str:
     return shown or "alerts"
 
 
-def _line(alert: Alert) -> str:
-    state = "RESOLVED" if alert.state is AlertState.RESOLVED else alert.severity.value.upper()
-    summary = alert.annotations.get("summary") or alert.labels.get("alertname", "alert")
-    extra = alert.annotations.get("description", "")
-    labels = ", ".join(
-        f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in ("alertname", "severity")
-    )
-    text = f"- [{state}] {summary}"
-    if extra:
-        text += f" — {extra}"
-    return f"{text} ({labels})" if labels else text
-
-
 def incident_key(group_key: str, incident_id: int) -> str:
     """The key channels dedup and thread on (PagerDuty's dedup_key): one per incident, so a late
     RESOLVE of an old incident can never close the next incident of the same group."""
@@ -77,28 +62,17 @@ def build(
 ) -> Notification:
     alerts = [*firing, *resolved]
     about = subject(group_labels, alerts)
-    if action is Action.TRIGGER:
-        head = f"[FIRING:{len(firing)}] {about}"
-    elif action is Action.ACKNOWLEDGE:
-        head = f"[ACKNOWLEDGED] {about}"
-    else:
-        head = f"[RESOLVED] {about}"
-    title = f"{head} — incident #{incident_id}"
+    # No status word here: every channel leads with its own headline, "[FIRING:2] <title>
+    # (critical)" (syncmon.channels.render), so a title that carried one would say it twice.
+    title = f"{about} — incident #{incident_id}"
+    # The text says only what the alerts cannot: who acknowledged or resolved. Every channel
+    # lists the alerts itself (and the webhook sends them as data), so a text repeating them
+    # would show each alert twice.
     lines: list[str] = []
     if action is Action.ACKNOWLEDGE and actor:
         lines.append(f"Acknowledged by {actor}.")
     if action is Action.RESOLVE and actor and actor != "system":
         lines.append(f"Resolved by {actor}.")
-    if firing:
-        lines.append(f"Firing ({len(firing)}):")
-        lines.extend(_line(a) for a in firing[:MAX_LISTED])
-        if len(firing) > MAX_LISTED:
-            lines.append(f"… and {len(firing) - MAX_LISTED} more")
-    if resolved:
-        lines.append(f"Resolved ({len(resolved)}):")
-        lines.extend(_line(a) for a in resolved[:MAX_LISTED])
-        if len(resolved) > MAX_LISTED:
-            lines.append(f"… and {len(resolved) - MAX_LISTED} more")
     return Notification(
         group_key=incident_key(group_key, incident_id),
         action=action,

@@ -1,13 +1,20 @@
 """The delivery worker: claims due outbox rows, sends them, records every attempt.
 
-One cycle (`run_once`) is three steps. In one transaction it reads the due rows and
-decides, per row, to send now, to wait (the channel's per-minute rate limit, or a
-webhook's pacing), or — for a disabled or broken channel — to hand over to the
-fallback at once; rows to send are claimed. Then it sends, concurrently, each send
-bounded by a timeout; rows for a channel that coalesces (Slack) go out as one post.
-Finally, in one transaction, it records each attempt in the delivery log and applies
-the retry decision (`retry.decide`). Time comes from the injected clock, so tests drive
-the schedule; `run` repeats cycles, sleeping until the next row is due or `wake()`.
+A cycle plans in one transaction: it reads the due rows and decides, per row, to send
+now, to wait (the channel's per-minute rate limit, or a webhook's pacing), or — for a
+disabled or broken channel — to hand over to the fallback at once; rows to send are
+claimed. Then it sends, concurrently, each send bounded by a timeout; rows for a channel
+that coalesces (Slack) go out as one post. Each send's outcome is recorded, in a
+transaction of its own, as soon as that send ends: the attempt goes into the delivery
+log and the retry decision (`retry.decide`) is applied. So a receiver that hangs until
+its timeout delays nobody else's outcome, and a crash meanwhile re-sends only what was
+really still in flight.
+
+`run` keeps up to `concurrency` sends in flight and plans again whenever a send ends,
+a row falls due or `wake()` is called, without waiting for slow sends: a new page goes
+out while an old one is still being retried against a hanging receiver. `run_once` is
+one cycle that waits for its sends (tests, tools). Time comes from the injected clock,
+so tests drive the schedule.
 """
 
 from __future__ import annotations
@@ -118,6 +125,7 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._next_prune_ms = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     # -- waking ---------------------------------------------------------------------------
 
@@ -137,20 +145,47 @@ class DeliveryWorker:
         self._loop_thread = threading.get_ident()
         self._event = asyncio.Event()
         await self.recover()
-        while True:
-            self._event.clear()
-            try:
-                next_due = await self.run_once()
-                await self._prune()
-            except Exception:
-                log.exception("delivery cycle failed; trying again shortly")
-                next_due = self._clock.now_ms() + 1000
-            delay = self._poll_interval_s
-            if next_due is not None:
-                delay = min(delay, max(0.0, (next_due - self._clock.now_ms()) / 1000))
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._event.wait(), delay)
+        try:
+            while True:
+                self._event.clear()
+                delay = self._poll_interval_s
+                free = self._concurrency - len(self._in_flight)
+                if free > 0:
+                    try:
+                        delay = min(delay, await self._start_cycle(free))
+                        await self._prune()
+                    except Exception:
+                        log.exception("delivery cycle failed; trying again shortly")
+                        delay = min(delay, 1.0)
+                if delay > 0 or len(self._in_flight) >= self._concurrency:
+                    # A send that ends wakes the loop, so a full house waits for a free slot.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._event.wait(), max(delay, 0.0) or None)
+        finally:
+            for task in list(self._in_flight):
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _start_cycle(self, free: int) -> float:
+        """Plan and claim up to `free` sends and start them; returns how long to wait (seconds)
+        before the next cycle: 0 when more rows are due now."""
+        self._open_http()
+        now = self._clock.now_ms()
+        sends, next_due, more = await self._run(lambda conn: self._plan(conn, now, max_sends=free))
+        for send in sends:
+            task = asyncio.create_task(self._send_and_record(send))
+            self._in_flight.add(task)
+            task.add_done_callback(self._sent)
+        if more and len(sends) < free:
+            return 0.0
+        if next_due is None:
+            return self._poll_interval_s
+        return max(0.0, (next_due - self._clock.now_ms()) / 1000)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._event is not None:
+            self._event.set()  # plan again: a slot is free, and a retry may be due
 
     async def aclose(self) -> None:
         if self._http is not None and self._own_http:
@@ -172,17 +207,31 @@ class DeliveryWorker:
 
     async def run_once(self) -> int | None:
         """One cycle; returns when the next row is due (epoch ms), or None if nothing waits."""
+        self._open_http()
+        now = self._clock.now_ms()
+        sends, next_due, more = await self._run(lambda conn: self._plan(conn, now, max_sends=None))
+        if not sends:
+            return now if more else next_due
+        semaphore = asyncio.Semaphore(self._concurrency)
+
+        async def bounded(send: _Send) -> None:
+            async with semaphore:
+                await self._send_and_record(send)
+
+        await asyncio.gather(*(bounded(send) for send in sends))
+        if more:
+            return self._clock.now_ms()
+        return await self._run(outbox.next_due_ms)
+
+    def _open_http(self) -> None:
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False)
-        now = self._clock.now_ms()
-        sends, next_due, full = await self._run(lambda conn: self._plan(conn, now))
-        if not sends:
-            return now if full else next_due
-        semaphore = asyncio.Semaphore(self._concurrency)
-        results = await asyncio.gather(*(self._deliver(send, semaphore) for send in sends))
+
+    async def _send_and_record(self, send: _Send) -> None:
+        """One send, then its outcome in a transaction of its own."""
+        result = await self._deliver(send)
         done = self._clock.now_ms()
-        next_due = await self._run(lambda conn: self._record(conn, results, done))
-        return done if full else next_due
+        await self._run(lambda conn: self._record(conn, [result], done))
 
     def _channel(self, row: DueRow) -> Channel:
         key = (row.channel_id, row.channel_updated_ms, row.recipient)
@@ -195,8 +244,13 @@ class DeliveryWorker:
             self._channels[key] = channel
         return channel
 
-    def _plan(self, conn: Connection, now: int) -> tuple[list[_Send], int | None, bool]:
+    def _plan(
+        self, conn: Connection, now: int, *, max_sends: int | None
+    ) -> tuple[list[_Send], int | None, bool]:
+        """The sends to start now (at most `max_sends`), when the next row is due, and whether
+        more rows may be due now (the batch was full, or sends were capped)."""
         rows = outbox.due_rows(conn, now, self._batch_size)
+        capped = False
         sends: list[_Send] = []
         open_posts: dict[tuple[int, str | None], _Send] = {}
         windows: dict[int, list[int]] = {}
@@ -244,6 +298,9 @@ class DeliveryWorker:
             post = open_posts.get(post_key)
             batch = channel if isinstance(channel, BatchChannel) else None
             joins = batch is not None and post is not None and len(post.rows) < batch.max_batch
+            if not joins and max_sends is not None and len(sends) >= max_sends:
+                capped = True  # left pending, unclaimed: a later cycle takes it
+                continue
             if batch is not None and not joins:
                 allowed = max(allowed, self._paced_until.get(batch.pace_key, 0))
             if allowed > now:
@@ -262,28 +319,25 @@ class DeliveryWorker:
                     self._paced_until[batch.pace_key] = now + batch.min_interval_ms
             post.rows.append(row)
             post.notifications.append(notification)
-        full = len(rows) >= self._batch_size
-        return sends, (None if sends else outbox.next_due_ms(conn)), full
+        more = capped or len(rows) >= self._batch_size
+        return sends, outbox.next_due_ms(conn), more
 
-    async def _deliver(self, send: _Send, semaphore: asyncio.Semaphore) -> _Result:
-        async with semaphore:
-            started = self._clock.now_ms()
-            t0 = time.perf_counter()
-            try:
-                if len(send.notifications) > 1:
-                    assert isinstance(send.channel, BatchChannel)
-                    pending = send.channel.send_many(send.notifications)
-                else:
-                    pending = send.channel.send(send.notifications[0])
-                delivery = await asyncio.wait_for(pending, self._send_timeout_s)
-            except TimeoutError:
-                delivery = Delivery(
-                    ok=False, detail=f"no answer within {self._send_timeout_s:g}s", retry=True
-                )
-            except Exception as exc:  # a channel must not raise; if one does, it is a failed attempt
-                log.exception("%s channel raised", send.channel.kind)
-                delivery = Delivery(ok=False, detail=clean(f"{type(exc).__name__}: {exc}"), retry=True)
-            return _Result(send, delivery, started, int((time.perf_counter() - t0) * 1000))
+    async def _deliver(self, send: _Send) -> _Result:
+        started = self._clock.now_ms()
+        t0 = time.perf_counter()
+        try:
+            if len(send.notifications) > 1:
+                assert isinstance(send.channel, BatchChannel)
+                pending = send.channel.send_many(send.notifications)
+            else:
+                pending = send.channel.send(send.notifications[0])
+            delivery = await asyncio.wait_for(pending, self._send_timeout_s)
+        except TimeoutError:
+            delivery = Delivery(ok=False, detail=f"no answer within {self._send_timeout_s:g}s", retry=True)
+        except Exception as exc:  # a channel must not raise; if one does, it is a failed attempt
+            log.exception("%s channel raised", send.channel.kind)
+            delivery = Delivery(ok=False, detail=clean(f"{type(exc).__name__}: {exc}"), retry=True)
+        return _Result(send, delivery, started, int((time.perf_counter() - t0) * 1000))
 
     def _record(self, conn: Connection, results: list[_Result], now: int) -> int | None:
         for result in results:

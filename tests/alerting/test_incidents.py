@@ -9,10 +9,17 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from syncmon.alerting import incident_store
+from syncmon.alerting.dispatcher import Dispatcher
 from syncmon.alerting.incidents import IncidentError, IncidentStatus
+from syncmon.channels import outbox
+from syncmon.channels.delivery import DeliveryWorker, transactor
+from syncmon.clock import ManualClock
 from syncmon.store.schema import alert_routes, incidents
 from tests.alerting.incident_support import (
+    PUBLIC_URL,
     T0,
+    EngineTransactor,
     Harness,
     add_policy,
     add_user,
@@ -21,6 +28,7 @@ from tests.alerting.incident_support import (
     resolved,
     timeline_kinds,
 )
+from tests.channels.support import Receiver, add_channel
 from tests.conftest import Store
 
 MIN = 60_000
@@ -51,7 +59,7 @@ async def test_critical_is_paged_at_once(store: Store, harness: Harness) -> None
     sent = harness.sent()
     assert [(s.channel_id, s.action, s.at_s, s.incident_id) for s in sent] == [(1, "trigger", 0.0, 1)]
     assert harness.wakes == 1  # the delivery worker is woken after the commit
-    assert sent[0].title == "[FIRING:1] HighErrorRate (syncscript) — incident #1"
+    assert sent[0].title == "HighErrorRate (syncscript) — incident #1"
     assert set(sent[0].links) == {"acknowledge", "resolve"}
     assert timeline_kinds(store.engine, 1) == ["fired", "escalated", "notified"]
 
@@ -213,8 +221,6 @@ async def test_unreachable_targets_are_written_not_skipped_silently(store: Store
     await harness.handle(firing(alert()))
     assert [s.channel_id for s in harness.sent()] == [1]
     with store.engine.connect() as conn:
-        from syncmon.alerting import incident_store
-
         events = incident_store.timeline(conn, 1)
     errors = [(e["channel_id"], e["details"]["error"]) for e in events if e["kind"] == "not_notified"]
     assert errors == [
@@ -243,7 +249,7 @@ async def test_inhibited_warning_is_left_out_until_the_critical_resolves(
     # the warning is news now; the critical is reported resolved
     [update] = harness.sent()[1:2]
     assert set(update.fingerprints) == {crit.fingerprint, warn.fingerprint}
-    assert update.title.startswith("[FIRING:1]")
+    assert update.action == "trigger"
 
 
 async def test_route_policy_and_continue(store: Store, harness: Harness) -> None:
@@ -270,7 +276,7 @@ async def test_an_alert_with_an_unknown_severity_is_refused_alone(store: Store, 
     odd = alert("Weird", "error")
     await harness.handle(firing(odd), firing(alert("HighErrorRate", "critical")))
     await harness.at(1)
-    assert [s.title for s in harness.sent()] == ["[FIRING:1] HighErrorRate (syncscript) — incident #1"]
+    assert [s.title for s in harness.sent()] == ["HighErrorRate (syncscript) — incident #1"]
 
 
 async def test_a_resolve_reaches_its_group_after_the_routes_changed(store: Store, harness: Harness) -> None:
@@ -294,3 +300,29 @@ async def test_a_resolve_reaches_its_group_after_the_routes_changed(store: Store
     assert [(s.incident_id, s.action) for s in harness.sent()] == [(1, "trigger"), (1, "resolve")]
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(incidents.c.status)).scalars().all() == ["resolved"]
+
+
+async def test_the_timeline_shows_each_notifications_delivery(store: Store) -> None:
+    """With the real outbox: a `notified` entry carries its outbox row's status as it is now."""
+
+    def notified() -> list[tuple[str | None, object]]:
+        with store.engine.connect() as conn:
+            entries = incident_store.timeline(conn, 1)
+        return [(e["action"], e["delivery"]) for e in entries if e["kind"] == "notified"]
+
+    clock = ManualClock(T0)
+    with Receiver() as receiver:
+        channel = add_channel(store.engine, "webhook", {"url": receiver.url})
+        add_policy(store.engine, [{"timeout_ms": 5 * MIN, "targets": [{"channel_id": channel}]}])
+        dispatcher = Dispatcher(
+            EngineTransactor(store.engine), clock, sink=outbox.enqueue, public_url=PUBLIC_URL
+        )
+        await dispatcher.handle([firing(alert())])
+        pending = {"status": "pending", "attempts": 0, "delivered_at": None, "last_error": None}
+        assert notified() == [("trigger", pending)]
+        clock.advance(2)
+        async with DeliveryWorker(transactor(store.engine), clock) as worker:
+            await worker.run_once()
+    delivered = {"status": "delivered", "attempts": 1, "delivered_at": (T0 + 2000) / 1000, "last_error": None}
+    assert notified() == [("trigger", delivered)]
+    assert len(receiver.requests) == 1

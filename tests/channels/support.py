@@ -34,6 +34,13 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int | None = None  # what the receiver answered; None if the answer could not be sent
+    finished: bool = False  # the handler is done (answered, or found the sender gone)
+
+    @property
+    def accepted(self) -> bool:
+        """Answered with a 2xx: the receiver took the notification."""
+        return self.status is not None and 200 <= self.status < 300
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -44,6 +51,7 @@ class Reply:
     status: int = 200
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None  # answer only once this is set (a receiver that hangs)
 
 
 class Receiver:
@@ -61,17 +69,24 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with receiver._lock:
-                    receiver.requests.append(
-                        Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    receiver.requests.append(recorded)
                     reply = receiver.script.pop(0) if receiver.script else receiver.default
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                if reply.hold is not None:
+                    reply.hold.wait(60)
+                recorded.status = reply.status
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:  # the sender went away while the request was held
+                    recorded.status = None
+                finally:
+                    recorded.finished = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

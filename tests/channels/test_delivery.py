@@ -411,3 +411,50 @@ async def test_retention_deletes_finished_rows(store: Store, clock: ManualClock)
     with store.engine.connect() as conn:
         remaining = conn.execute(sa.select(outbox_table.c.id)).scalars().all()
     assert remaining == [fresh] and old not in remaining
+
+
+async def wait_until(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_hanging_receiver_holds_back_no_other_outcome(store: Store, clock: ManualClock) -> None:
+    """Both sends start in one cycle; the quick one's outcome is recorded while the other hangs,
+    so a crash then would re-send only the one really in flight."""
+    held = threading.Event()
+    with Receiver().then(Reply(hold=held)) as slow, Receiver() as quick:
+        slow_row = enqueue(store.engine, webhook(store.engine, slow), clock)
+        quick_row = enqueue(store.engine, webhook(store.engine, quick), clock)
+        async with DeliveryWorker(transactor(store.engine), clock, policy=POLICY) as worker:
+            cycle = asyncio.create_task(worker.run_once())
+            await wait_until(lambda: row(store.engine, quick_row).status == "delivered", "the quick outcome")
+            assert row(store.engine, slow_row).status == "sending" and slow.requests
+            held.set()
+            await cycle
+    assert row(store.engine, slow_row).status == "delivered"
+
+
+async def test_a_new_notification_does_not_wait_for_a_hanging_send(store: Store, clock: ManualClock) -> None:
+    held = threading.Event()
+    with Receiver().then(Reply(hold=held)) as slow, Receiver() as quick:
+        worker = DeliveryWorker(
+            transactor(store.engine), clock, policy=POLICY, poll_interval_s=600, send_timeout_s=60
+        )
+        task = asyncio.create_task(worker.run())
+        try:
+            slow_channel = add_channel(store.engine, "webhook", {"url": slow.url, "timeout_seconds": 60})
+            enqueue(store.engine, slow_channel, clock)
+            worker.wake()
+            await wait_until(lambda: slow.requests, "the slow send to start")
+            later = enqueue(store.engine, webhook(store.engine, quick), clock)
+            worker.wake()
+            await wait_until(lambda: row(store.engine, later).status == "delivered", "the new notification")
+            assert [r.status for r in slow.requests] == [None]  # still hanging
+        finally:
+            held.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await worker.aclose()
+    assert len(quick.requests) == 1

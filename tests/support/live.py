@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -21,6 +22,8 @@ from sqlalchemy.engine import Engine
 from syncmon.app import create_app
 from syncmon.clock import Clock
 from syncmon.settings import Settings
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -32,9 +35,12 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving `create_app` on 127.0.0.1:<free port> in a background thread."""
 
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, settings: Settings, engine: Engine, clock: Clock | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.app = create_app(settings, engine, clock=clock)
+        self.loop: asyncio.AbstractEventLoop | None = None
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -49,7 +55,11 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.server.serve()
+
+        asyncio.run(serve())
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -70,6 +80,12 @@ class LiveServer:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    def call(self, work: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run `work` on the server's event loop and wait for its result (e.g. a dispatcher
+        tick right after the test moved a ManualClock)."""
+        assert self.loop is not None, "the server is not running"
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
 
 class ServerProcess:
