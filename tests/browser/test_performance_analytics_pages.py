@@ -102,7 +102,9 @@ def wait_for_refresh(page: Page, before: int) -> None:
 
 def assert_inert(page: Page, log: PageLog) -> None:
     assert page.evaluate("() => window.xss") is None
-    assert page.evaluate("() => document.querySelectorAll('main script, main img, main [onerror]').length") == 0
+    assert (
+        page.evaluate("() => document.querySelectorAll('main script, main img, main [onerror]').length") == 0
+    )
     assert not log.errors, log.errors
     refused = [line for line in log.console_text() if "Content Security Policy" in line or "Refused" in line]
     assert not refused, refused
