@@ -35,7 +35,9 @@ import math
 import struct
 import sys
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from operator import add
 from typing import cast
 
@@ -95,9 +97,23 @@ class Sketch(BaseDDSketch):
         return int(self._count)
 
     def quantile(self, q: float) -> float | None:
-        """The value at quantile q (0..1) within 1 %, or None when the sketch is empty."""
-        value = self.get_quantile_value(q)
-        return None if value is None else float(value)
+        """The value at quantile q (0..1) within 1 %, or None when the sketch is empty.
+
+        The very answer of the library's `get_quantile_value`, with the bin holding the rank
+        found by a binary search over the running counts instead of a Python loop over the
+        bins: pages ask for hundreds of quantiles of sketches with hundreds of bins."""
+        count = self._count
+        if not 0 <= q <= 1 or not count:
+            return None
+        rank = q * (count - 1)
+        negative = self.negative
+        if rank < negative.count:
+            return -float(self._mapping.value(_key_at_rank(negative, negative.count - rank - 1, lower=False)))
+        if rank < self._zero_count + negative.count:
+            return 0.0
+        return float(
+            self._mapping.value(_key_at_rank(self.positive, rank - self._zero_count - negative.count))
+        )
 
     def bins(self) -> tuple[dict[int, int], dict[int, int]]:
         """The non-empty bins as {key: count}, positive and negative (for tests and tools)."""
@@ -152,6 +168,14 @@ class Sketch(BaseDDSketch):
         if sketch._count:
             sketch._sum, sketch._min, sketch._max = total, minimum, maximum
         return sketch
+
+
+def _key_at_rank(store: DenseStore, rank: float, lower: bool = True) -> int:
+    """`DenseStore.key_at_rank`: the first bin whose running count exceeds `rank` (lower) or
+    reaches rank + 1 (upper); the running counts are summed in the same order, so the same."""
+    running = list(accumulate(store.bins))
+    index = bisect_right(running, rank) if lower else bisect_left(running, rank + 1)
+    return int(store.offset + index) if index < len(running) else int(store.max_key)
 
 
 def merge_encoded(blobs: Iterable[bytes]) -> Sketch:
@@ -467,6 +491,23 @@ _HLL_INVERSE_POWERS = [2.0**-rank for rank in range(65)]
 _HLL_HEADER = struct.Struct("<BBB")
 _HLL_SPARSE, _HLL_DENSE = 0, 1
 _HLL_PAIR = struct.Struct("<HB")
+_HLL_MAX_RANK = 64 - HLL_PRECISION + 1  # 53: every register fits in 7 bits
+_HLL_TOP_BITS = int.from_bytes(b"\x80" * _HLL_M, "little")
+_HLL_ALL_BITS = (1 << (8 * _HLL_M)) - 1
+
+
+def _register_max(mine: bytearray, other: bytes | bytearray | memoryview) -> bytearray:
+    """The register-wise maximum of two register arrays, all 4,096 registers at once.
+
+    Ranks are below 128, so each array read as one integer holds 7-bit values in 8-bit
+    lanes: setting every lane's top bit of `mine` and subtracting `other` borrows across no
+    lane, and leaves a lane's top bit set exactly where mine >= other. That bit, spread over
+    its lane, picks each lane's larger value. A handful of big-integer operations instead
+    of 4,096 calls of max(): a window's union of dense sketches costs microseconds each."""
+    a = int.from_bytes(mine, "little")
+    b = int.from_bytes(other, "little")
+    a_wins = ((((a | _HLL_TOP_BITS) - b) & _HLL_TOP_BITS) >> 7) * 0xFF
+    return bytearray(((a & a_wins) | (b & (_HLL_ALL_BITS ^ a_wins))).to_bytes(_HLL_M, "little"))
 
 
 class HyperLogLog:
@@ -494,7 +535,7 @@ class HyperLogLog:
             self.registers[index] = rank
 
     def merge(self, other: HyperLogLog) -> None:
-        self.registers = bytearray(map(max, self.registers, other.registers))
+        self.registers = _register_max(self.registers, other.registers)
 
     def estimate(self) -> int:
         registers = self.registers
@@ -532,13 +573,15 @@ class HyperLogLog:
         if form == _HLL_DENSE:
             if len(body) != _HLL_M:
                 raise SketchFormatError("truncated HyperLogLog")
-            self.registers = bytearray(map(max, self.registers, body))
+            if max(body) > _HLL_MAX_RANK:
+                raise SketchFormatError("corrupt HyperLogLog")
+            self.registers = _register_max(self.registers, body)
             return
         if form != _HLL_SPARSE or len(body) % _HLL_PAIR.size:
             raise SketchFormatError("corrupt HyperLogLog")
         registers = self.registers
         for index, rank in _HLL_PAIR.iter_unpack(body):
-            if index >= _HLL_M:
+            if index >= _HLL_M or rank > _HLL_MAX_RANK:
                 raise SketchFormatError("corrupt HyperLogLog")
             if rank > registers[index]:
                 registers[index] = rank

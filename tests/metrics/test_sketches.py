@@ -82,6 +82,24 @@ def test_agrees_with_the_library_sketch() -> None:
         assert ours.quantile(q) == theirs.get_quantile_value(q)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.sampled_from([0.0, 1.0, -1.0]), min_size=1, max_size=300
+    ),
+    st.lists(st.floats(0, 1), min_size=1, max_size=8),
+)
+def test_quantile_is_the_librarys_answer(values: list[float], qs: list[float]) -> None:
+    """Sketch.quantile finds the rank's bin by binary search; the answer stays the library's."""
+    ours, theirs = sketch_of(values), DDSketch(RELATIVE_ACCURACY)
+    for value in values:
+        theirs.add(value)
+    for q in [*qs, 0.0, 0.5, 1.0]:
+        expected = theirs.get_quantile_value(q)
+        assert ours.quantile(q) == (None if expected is None else float(expected))
+        assert merge_encoded([ours.to_bytes()]).quantile(q) == ours.quantile(q)
+
+
 def test_zero_and_negative_values() -> None:
     values = [0.0] * 50 + [-10.0, -0.001] + [0.05, 0.3, 1.2] * 10
     sketch = sketch_of(values)
@@ -265,7 +283,33 @@ def test_hyperloglog_round_trips_sparse_and_dense() -> None:
         assert HyperLogLog.from_bytes(hll.to_bytes()).registers == hll.registers
 
 
-@pytest.mark.parametrize("blob", [b"", b"\x01\x0c", b"\x01\x0b\x00", b"\x01\x0c\x01abc", b"\x01\x0c\x00ab"])
+def test_hyperloglog_merge_takes_each_registers_maximum() -> None:
+    """The word-parallel merge against max() per register, with every rank at both ends."""
+    rng = random.Random(12)
+    for _ in range(50):
+        left = bytearray(rng.choice([0, 0, 1, 52, 53, rng.randrange(54)]) for _ in range(4096))
+        right = bytearray(rng.choice([0, 1, 53, rng.randrange(54)]) for _ in range(4096))
+        expected = bytearray(map(max, left, right))
+        merged = HyperLogLog(bytearray(left))
+        merged.merge(HyperLogLog(right))
+        assert merged.registers == expected
+        from_bytes = HyperLogLog(bytearray(left))
+        from_bytes.merge_bytes(HyperLogLog(right).to_bytes())
+        assert from_bytes.registers == expected
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"\x01\x0c",
+        b"\x01\x0b\x00",
+        b"\x01\x0c\x01abc",
+        b"\x01\x0c\x00ab",
+        b"\x01\x0c\x01" + bytes([54]) + bytes(4095),  # a rank no 64-bit hash can give
+        b"\x01\x0c\x00\x05\x00\x80",
+    ],
+)
 def test_corrupt_hyperloglog_is_refused(blob: bytes) -> None:
     with pytest.raises(SketchFormatError):
         HyperLogLog.from_bytes(blob)

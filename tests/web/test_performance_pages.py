@@ -311,9 +311,10 @@ def test_chart_steps_cover_the_range_once(range_minutes: int, step: int, points:
         covered = {bucket // span.tier for bucket in range(span.first, span.end, span.tier)}
         assert not {(span.tier, b) for b in covered} & minutes  # no row is read twice
         minutes |= {(span.tier, b) for b in covered}
-    # Both start where the range starts, or (older than the minute rows kept) at its hour.
+    # Both start at the whole step the range starts in.
     first, start = min(s.first for s in window.spans), (NOW_MS - range_minutes * 60_000) // 60_000
-    assert first == min(s.first for s in window.step_spans) and start - 60 < first <= start
+    assert first == min(s.first for s in window.step_spans) == window.starts[0] == window.since_ms // 60_000
+    assert first % step == 0 and start - step < first <= start
     assert (
         window.step_of(window.starts[0]) == 0 and window.step_of(window.starts[-1] + step - 1) == points - 1
     )

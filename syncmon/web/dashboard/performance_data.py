@@ -54,12 +54,16 @@ class ChartWindow:
 
     @classmethod
     def ending(cls, now_ms: int, range_minutes: int) -> ChartWindow:
-        since = now_ms - range_minutes * MINUTE_MS
-        first, end = sr.window_minutes(since, now_ms)
+        """The range ending now, its start rounded down to a whole step (30 days start at a UTC
+        midnight, 24 hours on the hour): every chart point then covers a whole step, so the
+        first is no smaller than the others, and a key's range is read from whole-step rows
+        (31 day rows for 30 days, 12 rows for 24 hours) instead of day, hour and minute rows."""
         step = step_for(range_minutes)
+        first, end = sr.window_minutes(now_ms - range_minutes * MINUTE_MS, now_ms)
+        first -= first % step
         pieces = sr.series_pieces(first, end, step)
         return cls(
-            since_ms=since,
+            since_ms=first * MINUTE_MS,
             until_ms=now_ms,
             step=step,
             starts=tuple(start for start, _, _ in pieces),
@@ -106,12 +110,13 @@ def threshold_text(metric: str) -> str:
 def _rows(
     conn: Connection, group: Any, project_ids: Sequence[int], spans: Sequence[Span], *conditions: Any
 ) -> Iterable[Any]:
+    """Rows of (key, bucket, count, good, needs improvement, poor, errors, sketch)."""
     r = rollup_sketches
     columns = (r.c.count.label("n"), r.c.good, r.c.needs_improvement, r.c.poor, r.c.errors, r.c.sketch)
     statement = sa.select(group.label("grp"), r.c.bucket, *columns).where(
         r.c.project_id.in_(list(project_ids)), *conditions, sr.spans_clause(r, spans)
     )
-    return conn.execute(statement)
+    return conn.execute(statement).all()
 
 
 class _Group:
@@ -123,14 +128,14 @@ class _Group:
         self.blobs: list[bytes] = []
         self.counts = [0, 0, 0, 0, 0]  # count, good, needs improvement, poor, errors
 
-    def add(self, row: Any) -> None:
-        self.blobs.append(row.sketch)
+    def add(self, count: int, good: int, needs: int, poor: int, errors: int, blob: bytes) -> None:
+        self.blobs.append(blob)
         counts = self.counts
-        counts[0] += row.n
-        counts[1] += row.good
-        counts[2] += row.needs_improvement
-        counts[3] += row.poor
-        counts[4] += row.errors
+        counts[0] += count
+        counts[1] += good
+        counts[2] += needs
+        counts[3] += poor
+        counts[4] += errors
 
     def summary(self) -> Summary:
         count, good, needs, poor, errors = self.counts
@@ -139,8 +144,8 @@ class _Group:
 
 def _grouped(rows: Iterable[Any]) -> dict[str, Summary]:
     groups: dict[str, _Group] = defaultdict(_Group)
-    for row in rows:
-        groups[row.grp].add(row)
+    for key, _, *values in rows:
+        groups[key].add(*values)
     return {key: group.summary() for key, group in groups.items()}
 
 
@@ -200,23 +205,32 @@ def vital_panels(conn: Connection, project_ids: Sequence[int], window: ChartWind
     per_step: dict[str, list[_Group]] = {metric: [_Group() for _ in range(steps)] for metric in VITALS}
     wanted = (r.c.kind == Kind.PERFORMANCE.value, r.c.page == "", r.c.name.in_(VITALS))
     rows = _rows(conn, r.c.name, project_ids, window.step_spans, *wanted)
-    for row in rows:
-        per_step[row.grp][window.step_of(row.bucket)].add(row)
+    for metric, bucket, *values in rows:
+        per_step[metric][window.step_of(bucket)].add(*values)
     panels = []
     for metric in VITALS:
         whole = _Group()
         p75s: list[float | None] = []
         shares: list[tuple[float | None, float | None, float | None]] = []
         for group in per_step[metric]:
-            whole.blobs.extend(group.blobs)
-            whole.counts = [a + b for a, b in zip(whole.counts, group.counts, strict=True)]
             if not group.blobs:
                 p75s.append(None)
                 shares.append((None, None, None))
                 continue
+            step = group.summary()
+            # The range is the steps' union: merge each step's sketch once, not its rows again.
+            count, good, needs, poor, errors = group.counts
+            whole.add(
+                count,
+                good,
+                needs,
+                poor,
+                errors,
+                step.sketch.to_bytes() if len(group.blobs) > 1 else group.blobs[0],
+            )
             _, good, needs, poor, _ = group.counts
             rated = good + needs + poor
-            p75s.append(group.summary().quantiles(("p75",))["p75"])
+            p75s.append(step.quantiles(("p75",))["p75"])
             shares.append((_percent(good, rated), _percent(needs, rated), _percent(poor, rated)))
         summary = whole.summary()
         share = summary.shares()
@@ -304,14 +318,16 @@ class RouteRow:
         return format_ms(value)
 
 
-def route_latency(
+def route_summaries(
     conn: Connection, project_ids: Sequence[int], spans: Sequence[Span]
-) -> tuple[RouteRow | None, list[RouteRow]]:
-    """(every route together, each route slowest first by p95) over the range."""
+) -> dict[str, Summary]:
+    """Request durations per route over the range; "" is every route together."""
     r = rollup_sketches
-    found = _grouped(
-        _rows(conn, r.c.name, project_ids, spans, r.c.kind == Kind.REQUEST.value, r.c.page == "")
-    )
+    return _grouped(_rows(conn, r.c.name, project_ids, spans, r.c.kind == Kind.REQUEST.value, r.c.page == ""))
+
+
+def route_latency(found: dict[str, Summary]) -> tuple[RouteRow | None, list[RouteRow]]:
+    """(every route together, each route slowest first by p95)."""
     rows = {}
     for route, summary in found.items():
         q = summary.quantiles(("p50", "p95", "p99"))

@@ -33,6 +33,7 @@ from syncmon.web.dashboard.performance_data import (
     VitalPanel,
     format_value,
     route_latency,
+    route_summaries,
     threshold_text,
     vital_panels,
     worst_pages,
@@ -68,9 +69,11 @@ def load(
     window = ChartWindow.ending(now_ms, range_minutes)
     panels = vital_panels(conn, project_ids, window)
     pages = worst_pages(conn, project_ids, metric, window.spans)
-    overall, routes = route_latency(conn, project_ids, window.spans)
+    by_route = route_summaries(conn, project_ids, window.spans)
+    overall, routes = route_latency(by_route)
     objectives = slo_data.objectives_for(conn, project_ids)
-    slos = slo_data.evaluate(conn, objectives, project_ids, window.spans)
+    known = {(Kind.REQUEST.value, ""): by_route.get("")}
+    slos = slo_data.evaluate(conn, objectives, project_ids, window.spans, known)
     has_vitals = any(panel.count for panel in panels)
     return PerformanceView(
         window=window,

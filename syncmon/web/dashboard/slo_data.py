@@ -22,7 +22,7 @@ default burn-rate alert rules, so switching it to stored rules changes no number
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
@@ -153,19 +153,22 @@ def source_of(objective: Objective) -> tuple[str, str]:
 
 
 def evaluate(
-    conn: Connection, objectives: Sequence[Objective], project_ids: Sequence[int], spans: Sequence[Span]
+    conn: Connection,
+    objectives: Sequence[Objective],
+    project_ids: Sequence[int],
+    spans: Sequence[Span],
+    known: Mapping[tuple[str, str], Summary | None] | None = None,
 ) -> list[Attainment]:
-    """Each objective over the range the spans cover, one read per rollup kind."""
+    """Each objective over the range the spans cover. `known` holds (kind, name) summaries
+    of the same range the caller read already (None: nothing stored); the rest are read,
+    one query per rollup kind."""
+    found: dict[tuple[str, str], Summary | None] = dict(known or {})
     wanted: dict[str, set[str]] = {}
     for objective in objectives:
         kind, name = source_of(objective)
-        wanted.setdefault(kind, set()).add(name)
-    found = {
-        kind: summaries_by_name(conn, project_ids, spans, kind, sorted(names))
-        for kind, names in wanted.items()
-    }
-    results = []
-    for objective in objectives:
-        kind, name = source_of(objective)
-        results.append(measure(objective, found[kind].get(name)))
-    return results
+        if (kind, name) not in found:
+            wanted.setdefault(kind, set()).add(name)
+    for kind, names in wanted.items():
+        read = summaries_by_name(conn, project_ids, spans, kind, sorted(names))
+        found.update({(kind, name): read.get(name) for name in names})
+    return [measure(objective, found[source_of(objective)]) for objective in objectives]
