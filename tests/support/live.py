@@ -49,6 +49,9 @@ class LiveServer:
             proxy_headers=False,
             access_log=False,
             lifespan="on",
+            # Open event streams (a page's /live) would hold shutdown for their whole
+            # lifetime; past this they are cancelled, as `syncmon serve` does after 10 s.
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -73,6 +76,8 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        if self.thread.is_alive():  # it would go on using the store the test is about to drop
+            raise RuntimeError("live server did not shut down within 30 s")
 
     @property
     def services(self) -> Any:
