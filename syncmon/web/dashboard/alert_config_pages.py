@@ -27,7 +27,7 @@ from syncmon.channels import channel_store
 from syncmon.http_errors import ClientError
 from syncmon.store import accounts
 from syncmon.web.auth.forms import form_of
-from syncmon.web.channels_api import enqueue_test
+from syncmon.web.channel_changes import enqueue_test
 from syncmon.web.dashboard.context import Dashboard, caller_of
 
 log = logging.getLogger(__name__)
