@@ -82,16 +82,20 @@ class CompiledRule:
         return found
 
 
-def compile_rule(rule: StoredRule) -> CompiledRule:
+def rule_labels(rule: StoredRule) -> dict[str, str]:
+    """The labels every alert of the rule has (its series add theirs, such as `route`)."""
     spec = rule.spec
-    labels = {
+    return {
         "alertname": spec.name,
         "severity": spec.severity.value,
         "project": rule.project,
         "rule_id": str(rule.id),
         **spec.labels,
     }
-    return CompiledRule(rule, build_logic(spec, rule.created_ms), rule.signature(), labels)
+
+
+def compile_rule(rule: StoredRule) -> CompiledRule:
+    return CompiledRule(rule, build_logic(rule.spec, rule.created_ms), rule.signature(), rule_labels(rule))
 
 
 class Evaluator:

@@ -184,6 +184,12 @@ def parse_body(raw: bytes, model: type[M]) -> M:
         raise ClientError(400, "body: not valid JSON") from None
     if not isinstance(payload, dict):
         raise ClientError(400, "body: expected a JSON object")
+    return validate_model(payload, model)
+
+
+def validate_model(payload: dict[str, Any], model: type[M]) -> M:
+    """`payload` as `model`, or a ClientError 400 naming the first bad field (`levels.0.targets`);
+    the dashboard's forms build such payloads and are checked here like the API's bodies."""
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

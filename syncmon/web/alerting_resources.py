@@ -84,28 +84,43 @@ class Resource(Generic[M]):
     check: Callable[[Connection, Values], dict[str, Any]] | None = None  # extra answer fields (warnings)
 
 
+def saving(
+    services: Services, res: Resource[M], item_id: int | None, body: M, caller: Caller
+) -> Callable[[Connection], dict[str, Any] | None]:
+    """The write that creates (`item_id` None) or replaces an item with its audit row; it
+    answers the item as described (with `check`'s extra fields), or None for a missing item.
+    The API and the dashboard's forms both write through it."""
+    now = services.clock.now_ms()
+
+    def run(conn: Connection) -> dict[str, Any] | None:
+        values = res.values(conn, body, caller, now)
+        extra = res.check(conn, values) if res.check else {}
+        saved = res.save(conn, item_id, values, now)
+        if saved is None:
+            return None
+        action = f"{res.kind}.{'create' if item_id is None else 'update'}"
+        audit(services, conn, caller, action, f"{res.kind}:{saved}")
+        return {**(res.describe(conn, saved, now) or {}), **extra}
+
+    return run
+
+
+def deleting(
+    services: Services, res: Resource[M], item_id: int, caller: Caller
+) -> Callable[[Connection], bool]:
+    """The write that deletes an item with its audit row; False when there was none."""
+
+    def run(conn: Connection) -> bool:
+        deleted = res.delete(conn, item_id)
+        if deleted:
+            audit(services, conn, caller, f"{res.kind}.delete", f"{res.kind}:{item_id}")
+        return deleted
+
+    return run
+
+
 def crud_routes(services: Services, res: Resource[M]) -> list[Route]:
     """POST path, GET/PUT/DELETE path/{id} (the listing differs per resource)."""
-
-    def write(item_id: int | None, body: M, caller: Caller) -> Callable[[Connection], dict[str, Any] | None]:
-        now = services.clock.now_ms()
-
-        def run(conn: Connection) -> dict[str, Any] | None:
-            values = res.values(conn, body, caller, now)
-            extra = res.check(conn, values) if res.check else {}
-            saved = res.save(conn, item_id, values, now)
-            if saved is None:
-                return None
-            audit(
-                services,
-                conn,
-                caller,
-                f"{res.kind}.{'create' if item_id is None else 'update'}",
-                f"{res.kind}:{saved}",
-            )
-            return {**(res.describe(conn, saved, now) or {}), **extra}
-
-        return run
 
     def missing(item_id: int) -> ClientError:
         return ClientError(404, f"{res.noun} {item_id} not found")
@@ -113,7 +128,9 @@ def crud_routes(services: Services, res: Resource[M]) -> list[Route]:
     async def create(request: Request) -> Response:
         caller = await admin_caller(services, request)
         body = parse_body(await request.body(), res.model)
-        return JSONResponse(await services.writer.run(write(None, body, caller)), status_code=201)
+        return JSONResponse(
+            await services.writer.run(saving(services, res, None, body, caller)), status_code=201
+        )
 
     async def read(request: Request) -> Response:
         await require_token(services, request)
@@ -128,7 +145,7 @@ def crud_routes(services: Services, res: Resource[M]) -> list[Route]:
         caller = await admin_caller(services, request)
         item_id = path_id(request, "item_id", res.noun)
         body = parse_body(await request.body(), res.model)
-        found = await services.writer.run(write(item_id, body, caller))
+        found = await services.writer.run(saving(services, res, item_id, body, caller))
         if found is None:
             raise missing(item_id)
         return JSONResponse(found)
@@ -136,14 +153,7 @@ def crud_routes(services: Services, res: Resource[M]) -> list[Route]:
     async def delete(request: Request) -> Response:
         caller = await admin_caller(services, request)
         item_id = path_id(request, "item_id", res.noun)
-
-        def run(conn: Connection) -> bool:
-            deleted = res.delete(conn, item_id)
-            if deleted:
-                audit(services, conn, caller, f"{res.kind}.delete", f"{res.kind}:{item_id}")
-            return deleted
-
-        if not await services.writer.run(run):
+        if not await services.writer.run(deleting(services, res, item_id, caller)):
             raise missing(item_id)
         return Response(status_code=204)
 

@@ -25,9 +25,9 @@ from starlette.routing import Route
 
 from syncmon.alerting import rule_store, state_store
 from syncmon.alerting.model import AlertState
-from syncmon.alerting.spec import RULE_KINDS, RuleError, parse_rule, rule_document
+from syncmon.alerting.spec import RULE_KINDS, rule_document
 from syncmon.http_errors import ClientError
-from syncmon.store import accounts, projects
+from syncmon.web import rule_changes
 from syncmon.web.api import Caller, error_response, project_param, require_token
 from syncmon.web.params import parse_cursor, parse_limit, parse_time
 from syncmon.web.responses import JSONResponse
@@ -61,13 +61,6 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _validated(body: dict[str, Any]) -> Any:
-    try:
-        return parse_rule(body)
-    except RuleError as exc:
-        raise ClientError(400, str(exc), field=exc.field) from None
-
-
 def _rule_param(raw: str | None) -> int | None:
     if not raw:
         return None
@@ -88,13 +81,6 @@ def routes(services: Services) -> list[Route]:
         caller = await require_token(services, request)
         caller.require_admin()
         return caller
-
-    async def changed() -> None:
-        """Let the engine pick the change up now (the tick would, within seconds, anyway)."""
-        try:
-            await services.alerts.reload()
-        except Exception:
-            log.exception("alert engine could not reload the rules; the next tick will")
 
     async def list_rules(request: Request) -> Response:
         try:
@@ -117,30 +103,15 @@ def routes(services: Services) -> list[Route]:
             caller = await admin(request)
             body = await _json_object(request)
             ref = body.pop("project", None)
-            if not isinstance(ref, str | int) or isinstance(ref, bool) or str(ref) == "":
-                raise ClientError(400, "project: required (a project slug or id)", field="project")
-            project = await services.read(lambda conn: projects.find_project(conn, str(ref)))
-            if project is None:
-                raise ClientError(404, f"project {str(ref)[:64]!r} not found", field="project")
-            spec = _validated(body)
+            project = await services.read(lambda conn: rule_changes.project_of(conn, ref))
+            spec = rule_changes.validated(body)
         except ClientError as exc:
             return error_response(exc)
         now = services.clock.now_ms()
-
-        def create(conn: Any) -> rule_store.StoredRule:
-            created = rule_store.create_rule(conn, project.id, spec, now, source="api")
-            accounts.record_audit(
-                conn,
-                now,
-                caller.actor,
-                "alert_rule.create",
-                str(created.id),
-                {"project": project.slug, "name": spec.name},
-            )
-            return created
-
-        created = await services.writer.run(create)
-        await changed()
+        created = await services.writer.run(
+            lambda conn: rule_changes.create(conn, project, spec, caller.actor, now)
+        )
+        await rule_changes.reload(services)
         return JSONResponse(created.describe(), status_code=201)
 
     async def get_rule(request: Request) -> Response:
@@ -156,40 +127,23 @@ def routes(services: Services) -> list[Route]:
 
     async def _editable(rule_id: int) -> rule_store.StoredRule:
         found = await services.read(lambda conn: rule_store.get_rule(conn, rule_id))
-        if found is None:
-            raise ClientError(404, f"rule {rule_id} not found")
-        if found.source == "file":
-            raise ClientError(
-                409,
-                f"rule {rule_id} comes from the rules file; change it there and apply the file",
-                reason="conflict",
-            )
-        return found
+        return rule_changes.editable(found, rule_id)
 
     async def patch_rule(request: Request) -> Response:
         try:
             caller = await admin(request)
             rule_id = _rule_id(request)
             body = await _json_object(request)
-            for fixed in ("project", "id", "source", "created_at", "updated_at"):
-                if fixed in body:
-                    raise ClientError(400, f"{fixed}: cannot be changed", field=fixed)
+            rule_changes.refuse_fixed(body)
             found = await _editable(rule_id)
-            merged = {**rule_document(found.spec), **body}
-            spec = _validated(merged)
+            spec = rule_changes.validated({**rule_document(found.spec), **body})
         except ClientError as exc:
             return error_response(exc)
         now = services.clock.now_ms()
-
-        def update(conn: Any) -> rule_store.StoredRule | None:
-            updated = rule_store.update_rule(conn, rule_id, spec, now)
-            accounts.record_audit(
-                conn, now, caller.actor, "alert_rule.update", str(rule_id), {"fields": sorted(body)}
-            )
-            return updated
-
-        updated = await services.writer.run(update)
-        await changed()
+        updated = await services.writer.run(
+            lambda conn: rule_changes.update(conn, rule_id, spec, sorted(body), caller.actor, now)
+        )
+        await rule_changes.reload(services)
         if updated is None:
             return JSONResponse({"error": f"rule {rule_id} not found"}, status_code=404)
         return JSONResponse(updated.describe())
@@ -202,16 +156,8 @@ def routes(services: Services) -> list[Route]:
         except ClientError as exc:
             return error_response(exc)
         now = services.clock.now_ms()
-
-        def delete(conn: Any) -> bool:
-            deleted = rule_store.delete_rule(conn, rule_id, now)
-            accounts.record_audit(
-                conn, now, caller.actor, "alert_rule.delete", str(rule_id), {"name": found.name}
-            )
-            return deleted
-
-        await services.writer.run(delete)
-        await changed()
+        await services.writer.run(lambda conn: rule_changes.delete(conn, found, caller.actor, now))
+        await rule_changes.reload(services)
         return JSONResponse({"deleted": rule_id})
 
     async def current(request: Request) -> Response:

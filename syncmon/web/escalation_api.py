@@ -17,8 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from syncmon.alerting import config_store, policy_admin
+from syncmon.alerting.escalation import Policy
 from syncmon.alerting.groups import group_key
-from syncmon.alerting.routing import route
+from syncmon.alerting.routing import RouteMatch, route
 from syncmon.http_errors import ClientError
 from syncmon.web.alerting_payloads import ContactIn, PolicyIn, RouteIn, RouteTestIn, parse_body
 from syncmon.web.alerting_resources import (
@@ -107,13 +108,23 @@ ROUTES: Resource[RouteIn] = Resource(
 )
 
 
+def routes_taken(
+    conn: Connection, labels: dict[str, str], now: int
+) -> list[tuple[RouteMatch, Policy | None]]:
+    """Every route the labels take, with the policy an incident opened there would get."""
+    config = config_store.load_config(conn, now)
+    project = config.project_id(labels)
+    return [
+        (match, config_store.policy_for(conn, match.policy_id, project))
+        for match in route(config.routes, labels)
+    ]
+
+
 def trace_labels(conn: Connection, labels: dict[str, str], now: int) -> list[dict[str, Any]]:
     """Every route the labels take, with its group and the policy an incident would get."""
-    config = config_store.load_config(conn, now)
     found = []
-    for match in route(config.routes, labels):
+    for match, policy in routes_taken(conn, labels, now):
         group_labels = match.group_labels(labels)
-        policy = config_store.policy_for(conn, match.policy_id, config.project_id(labels))
         timers = match.timers
         found.append(
             {
