@@ -17,11 +17,12 @@ hook) on up to --chunk events per UTC day -- so the count rollups, quantile sket
 page-view dimensions, HyperLogLogs and issues are the ones those events imply. Two short
 cuts keep 10 M events to minutes rather than hours: events are built directly, not
 through the HTTP receivers; and days older than the minute tier's retention (7 days) are
-written without their minute sketch and page-view rows, which retention would delete
-anyway (hour and day rows and the per-minute counts are written for every day). Then one
-retention pass, as the server runs it, and ANALYZE. Before measuring, the time since the
+written without their minute rows (counts, sketches, page views, visitors), which retention
+would delete anyway (hour and day rows are written for every day). Then one retention pass
+over the rollups, as the server runs it, and ANALYZE. Before measuring, the time since the
 load (or since the last run with --reuse) is filled with events at the same rate, so the
-last hour holds what it would on a live server.
+last hour holds what it would on a live server. A path that redirects (/security, the
+navigation's alias of /admin/security-dashboard) is reported as such, not measured.
 
 What is measured, through `syncmon serve` as a child process on 127.0.0.1 with a session
 logged in through the login form:
@@ -67,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import Engine
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
@@ -77,14 +79,14 @@ from syncmon.bootstrap import prepare_store  # noqa: E402
 from syncmon.clock import SystemClock  # noqa: E402
 from syncmon.errors.identity import browser_error_input, identify  # noqa: E402
 from syncmon.events import Event, Kind, Level  # noqa: E402
-from syncmon.metrics import sketch_rollups  # noqa: E402
+from syncmon.metrics import rollups, sketch_rollups  # noqa: E402
 from syncmon.pipeline.useragent import parse_user_agent  # noqa: E402
 from syncmon.security.vocabulary import canonical  # noqa: E402
 from syncmon.settings import Settings, load_settings  # noqa: E402
 from syncmon.store import projects  # noqa: E402
 from syncmon.store.engine import create_store_engine  # noqa: E402
 from syncmon.store.projects import Project  # noqa: E402
-from syncmon.store.retention import delete_expired_events  # noqa: E402
+from syncmon.store.retention import delete_expired_events, delete_expired_rollups  # noqa: E402
 
 DAY_MS = 86_400_000
 SPAN_MS = int(29.5 * DAY_MS)
@@ -287,13 +289,28 @@ def pieces(now: int) -> list[tuple[int, int, bool]]:
 
 @contextlib.contextmanager
 def rollup_tiers(tiers: tuple[int, ...]) -> Iterator[None]:
-    """The rollup hooks write these tiers only (they read `sketch_rollups.TIERS` per batch)."""
-    kept = sketch_rollups.TIERS
-    sketch_rollups.TIERS = tiers
+    """The rollup hooks write these tiers only (they read `TIERS` of `sketch_rollups` and
+    `rollups` per batch)."""
+    kept = sketch_rollups.TIERS, rollups.TIERS
+    sketch_rollups.TIERS = rollups.TIERS = tiers
     try:
         yield
     finally:
-        sketch_rollups.TIERS = kept
+        sketch_rollups.TIERS, rollups.TIERS = kept
+
+
+def expire_rollups(engine: Engine, now: int, retention_days: int) -> int:
+    """The server's retention steps over the count, quantile and page-view rollups, until
+    nothing is left to delete; returns rows deleted."""
+    deleted = 0
+    cutoffs = sketch_rollups.tier_cutoffs(now, retention_days)
+    while True:
+        with engine.begin() as conn:
+            step = delete_expired_rollups(conn, cutoffs, 60)
+            step += sketch_rollups.delete_expired_sketch_rollups(conn, now, retention_days)
+        deleted += step
+        if not step:
+            return deleted
 
 
 def load(settings: Settings, total: int, chunk: int, seed: int) -> dict[str, Any]:
@@ -321,13 +338,7 @@ def load(settings: Settings, total: int, chunk: int, seed: int) -> dict[str, Any
         print(f"stored {done:,} events ({rate:,.0f}/s)", file=sys.stderr)
     load_seconds = time.perf_counter() - started
     retention_started = time.perf_counter()
-    deleted = 0
-    while True:
-        with engine.begin() as conn:
-            step = sketch_rollups.delete_expired_sketch_rollups(conn, now, settings.rollup_retention_days)
-        deleted += step
-        if not step:
-            break
+    deleted = expire_rollups(engine, now, settings.rollup_retention_days)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     counts = {}
@@ -346,7 +357,7 @@ def load(settings: Settings, total: int, chunk: int, seed: int) -> dict[str, Any
         "events": total,
         "load_seconds": load_seconds,
         "retention_seconds": time.perf_counter() - retention_started,
-        "expired_sketch_rows": deleted,
+        "expired_rollup_rows": deleted,
         "rows": counts,
         "now_ms": now,
     }
@@ -370,10 +381,7 @@ def top_up(settings: Settings, info: dict[str, Any], seed: int) -> None:
         )
     with engine.begin() as conn:
         delete_expired_events(conn, now - settings.retention_days * DAY_MS, 10_000_000)
-    while True:
-        with engine.begin() as conn:
-            if not sketch_rollups.delete_expired_sketch_rollups(conn, now, settings.rollup_retention_days):
-                break
+    expire_rollups(engine, now, settings.rollup_retention_days)
     engine.dispose()
     info["topped_up"] = info.get("topped_up", 0) + wanted
     info["now_ms"] = now
@@ -414,8 +422,10 @@ def measure_pages(client: httpx.Client, server: Server, requests: int) -> list[d
         for variant, params in VARIANTS:
             query = {**params, "project": "shop"} if params else {}
             first = client.get(path, params=query)
-            if first.status_code == 404:
-                results.append({"page": label, "path": path, "variant": variant, "status": 404})
+            if first.status_code in (303, 404):  # not on this build, or a navigation alias
+                where = first.headers.get("location", "").split("?", 1)[0]
+                status = {"status": first.status_code, "location": where}
+                results.append({"page": label, "path": path, "variant": variant, **status})
                 break
             assert first.status_code == 200, (path, first.status_code, first.text[:300])
             for _ in range(2):
@@ -560,8 +570,9 @@ def report(
     lines.append("| page | path | range | p50 | p95 | max | server CPU / request | KiB | p95 < 100 ms |")
     lines.append("|---|---|---|---:|---:|---:|---:|---:|---|")
     for row in pages:
-        if row["status"] == 404:
-            lines.append(f"| {row['page']} | `{row['path']}` | — | not on this build (404) | | | | | |")
+        if row["status"] != 200:
+            what = "not on this build (404)" if row["status"] == 404 else f"redirects to `{row['location']}`"
+            lines.append(f"| {row['page']} | `{row['path']}` | — | {what} | | | | | |")
             continue
         ok = "yes" if row["p95"] < 100 else "**no**"
         figures = f"{row['p50']:.1f} | {row['p95']:.1f} | {row['max']:.1f} | {row['cpu_ms']:.1f}"

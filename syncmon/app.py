@@ -214,7 +214,8 @@ async def run_retention(services: Services) -> dict[str, int]:
     settings = services.settings
     now = services.clock.now_ms()
     event_cutoff = now - settings.retention_days * DAY_MS
-    rollup_cutoff = (now - settings.rollup_retention_days * DAY_MS) // 60_000
+    # Count rollups keep each tier as long as the sketch rollups keep theirs.
+    rollup_cutoffs = sketch_rollups.tier_cutoffs(now, settings.rollup_retention_days)
     deleted = {"events": 0, "rollup_counts": 0}
     while True:
         count = await services.writer.run(
@@ -225,7 +226,7 @@ async def run_retention(services: Services) -> dict[str, int]:
             break
         await asyncio.sleep(0)
     while True:
-        count = await services.writer.run(lambda conn: delete_expired_rollups(conn, rollup_cutoff, 60))
+        count = await services.writer.run(lambda conn: delete_expired_rollups(conn, rollup_cutoffs, 60))
         deleted["rollup_counts"] += count
         if count == 0:
             break

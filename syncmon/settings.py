@@ -56,7 +56,10 @@ class Settings:
         secret=True,
     )
     retention_days: int = _row(30, "Raw events older than this many days are deleted.")
-    rollup_retention_days: int = _row(400, "Per-minute rollups older than this are deleted.")
+    rollup_retention_days: int = _row(
+        400,
+        "Daily rollups older than this are deleted (hourly ones after at most 90 days, per-minute ones 7).",
+    )
     retention_interval_seconds: float = _row(60.0, "Pause between background retention passes.")
     retention_batch_size: int = _row(1000, "Rows deleted per retention step (small steps keep ingest fast).")
     trusted_proxies: list[str] = _row(

@@ -2,7 +2,7 @@
 
 `SecurityDashboard` in the seed showed totalEvents, authEvents, authzEvents, dataEvents,
 apiEvents and a threatLevel from a random-number generator. Here the counts come from the
-per-minute rollups of security events over the window, and the threat level from the
+count rollups of security events over the window, and the threat level from the
 detections open in the threat window, with its score and top contributors.
 """
 

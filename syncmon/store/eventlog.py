@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection
 
 from syncmon.events import Event
 from syncmon.store.schema import events as events_table
-from syncmon.store.schema import rollup_counts
 
 _COLUMNS = (
     "seq", "id", "project_id", "kind", "name", "ts_ms", "received_ms", "level", "message", "url",
@@ -189,33 +188,3 @@ def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
         rows = conn.execute(sa.select(events_table.c.id).where(events_table.c.id.in_(chunk)))
         found.update(row.id for row in rows)
     return found
-
-
-def count_series(
-    conn: Connection,
-    project_id: int,
-    since_minute: int,
-    until_minute: int,
-    step_minutes: int,
-    kind: str | None = None,
-) -> list[dict[str, Any]]:
-    """Event counts per (bucket, kind, name) from the per-minute rollups."""
-    r = rollup_counts
-    bucket = (r.c.minute - (r.c.minute % step_minutes)).label("bucket")
-    conditions = [
-        r.c.project_id == project_id,
-        r.c.minute >= since_minute,
-        r.c.minute < until_minute,
-    ]
-    if kind is not None:
-        conditions.append(r.c.kind == kind)
-    statement = (
-        sa.select(bucket, r.c.kind, r.c.name, sa.func.sum(r.c.count).label("total"))
-        .where(*conditions)
-        .group_by(bucket, r.c.kind, r.c.name)
-        .order_by(bucket, r.c.kind, r.c.name)
-    )
-    return [
-        {"minute": int(row.bucket), "kind": row.kind, "name": row.name, "count": int(row.total)}
-        for row in conn.execute(statement)
-    ]

@@ -6,6 +6,8 @@ write lock long enough to delay ingest acknowledgements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -24,10 +26,17 @@ def delete_expired_events(conn: Connection, cutoff_ms: int, limit: int) -> int:
     return int(conn.execute(events.delete().where(events.c.seq.in_(oldest))).rowcount or 0)
 
 
-def delete_expired_rollups(conn: Connection, cutoff_minute: int, max_minutes: int) -> int:
-    """Delete rollup rows older than `cutoff_minute`, at most `max_minutes` minutes per step."""
-    first = conn.execute(sa.select(sa.func.min(rollup_counts.c.minute))).scalar()
-    if first is None or first >= cutoff_minute:
-        return 0
-    upper = min(int(first) + max_minutes, cutoff_minute)
-    return int(conn.execute(rollup_counts.delete().where(rollup_counts.c.minute < upper)).rowcount or 0)
+def delete_expired_rollups(conn: Connection, cutoffs: Mapping[int, int], max_buckets: int = 60) -> int:
+    """One step over the count rollups: in each tier, delete the oldest `max_buckets` buckets
+    below that tier's cutoff (an epoch minute; `sketch_rollups.tier_cutoffs` gives the
+    sketches' own). Returns rows deleted; call until it returns 0."""
+    r = rollup_counts
+    deleted = 0
+    for tier, cutoff in sorted(cutoffs.items()):
+        first = conn.execute(sa.select(sa.func.min(r.c.bucket)).where(r.c.tier == tier)).scalar()
+        if first is None or first >= cutoff:
+            continue
+        upper = min(int(first) + max_buckets * tier, cutoff)
+        result = conn.execute(r.delete().where(r.c.tier == tier, r.c.bucket < upper))
+        deleted += int(result.rowcount or 0)
+    return deleted

@@ -95,15 +95,20 @@ events = sa.Table(
     sa.Index("ix_events_received", "received_ms"),
 )
 
+# Event counts (syncmon.metrics.rollups) per (project, kind, name) in the sketch rollups'
+# tiers: `tier` is the bucket width in minutes (1, 60 or 1440) and `bucket` the epoch minute
+# it starts. The key leads with (project, tier, bucket) so a project's window is an index
+# range per tier; (tier, bucket) serves retention and reads over every project.
 rollup_counts = sa.Table(
     "rollup_counts",
     metadata,
     sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
     sa.Column("kind", sa.String(32), primary_key=True),
     sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("minute", sa.BigInteger, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
-    sa.Index("ix_rollup_counts_minute", "minute"),
+    sa.Index("ix_rollup_counts_tier_bucket", "tier", "bucket"),
 )
 
 issues = sa.Table(

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from syncmon.events import Kind, Level
 from syncmon.http_errors import ClientError
+from syncmon.metrics import rollups
 from syncmon.store import accounts, eventlog, projects
 from syncmon.store.projects import Project
 from syncmon.web.params import parse_cursor, parse_limit, parse_step_minutes, parse_time
@@ -147,7 +148,9 @@ def routes(services: Services) -> list[Route]:
         except ClientError as exc:
             return error_response(exc)
         rows = await services.read(
-            lambda conn: eventlog.count_series(conn, project.id, since // 60_000, until // 60_000, step, kind)
+            lambda conn: rollups.count_series(
+                conn, project.id, since // 60_000, until // 60_000, step, kind, now_ms=now
+            )
         )
         series = [
             {

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from syncmon.events import Kind, Level
 from syncmon.http_errors import ClientError
+from syncmon.metrics import rollups
 from syncmon.security import detection_store
 from syncmon.security.detection import Severity
 from syncmon.security.summary import security_metrics
@@ -77,8 +78,8 @@ def routes(services: Services) -> list[Route]:
             return error_response(exc)
         now = services.clock.now_ms()
         rows = await services.read(
-            lambda conn: eventlog.count_series(
-                conn, project.id, (now - window) // 60_000, now // 60_000 + 1, 10**9, Kind.SECURITY
+            lambda conn: rollups.count_series(
+                conn, project.id, (now - window) // 60_000, now // 60_000 + 1, 10**9, Kind.SECURITY, now
             )
         )
         name_counts: Counter[str] = Counter()

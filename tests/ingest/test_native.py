@@ -171,12 +171,13 @@ def test_rollups_count_what_was_stored(live: LiveServer, store: Store) -> None:
     items = [{"kind": "custom", "name": "click", "timestamp": "2026-11-28T05:00:10Z"}] * 5
     post(live, "/api/monitoring/events", items, key=store.project.public_key)
     with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(rollup_counts.c.count).where(
-                rollup_counts.c.name == "click", rollup_counts.c.minute == 1795842000000 // 60000
+        rows = conn.execute(
+            sa.select(rollup_counts.c.tier, rollup_counts.c.bucket, rollup_counts.c.count).where(
+                rollup_counts.c.name == "click"
             )
-        ).scalar_one()
-    assert row == 5
+        ).all()
+    minute = 1795842000000 // 60000  # 05:00, on the hour
+    assert sorted(rows) == [(1, minute, 5), (60, minute, 5), (1440, minute - 300, 5)]
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])

@@ -1,22 +1,28 @@
-"""Migrations on empty stores of both engines: head reached, idempotent, schema == metadata."""
+"""Migrations on both engines: head reached, idempotent, schema == metadata; upgrades keep data."""
 
 from __future__ import annotations
 
 import itertools
+import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from syncmon.events import Event
+from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.store import migrate
 from syncmon.store.engine import create_store_engine
-from syncmon.store.schema import metadata
+from syncmon.store.schema import metadata, rollup_counts
 from tests.conftest import fresh_pg_database
 
 
@@ -133,3 +139,69 @@ def test_migrated_indexes_and_constraints(empty_engine: Engine) -> None:
         for column in table.columns:
             reflected = {c["name"]: c for c in inspector.get_columns(table.name)}[column.name]
             assert bool(reflected["nullable"]) == bool(column.nullable), (table.name, column.name)
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_count_tiers_are_filled_from_the_minute_rows(empty_engine: Engine) -> None:
+    """0010 keeps a store's count history: the minute rows become tier 1, and every hour and
+    day they cover gets its row, summed from them."""
+    migrate.upgrade(empty_engine, "0009")
+    rng = random.Random(10)
+    day0 = 1_767_225_600_000 // 60_000  # 2026-01-01, in epoch minutes
+    minutes = [day0 + offset for offset in (-1, 0, 59, 60, 61, 1439, 1440, 2 * 1440 + 7)]
+    minutes += [day0 + rng.randrange(-3 * 1440, 3 * 1440) for _ in range(300)]
+    old: dict[tuple[int, str, str, int], int] = {}
+    for minute in minutes:
+        key = (rng.choice((1, 2)), rng.choice(("custom", "error")), rng.choice(("a", "b")), minute)
+        old[key] = rng.randrange(1, 1000)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO rollup_counts (project_id, kind, name, minute, count) "
+                "VALUES (:p, :k, :n, :m, :c)"
+            ),
+            [{"p": p, "k": k, "n": n, "m": m, "c": c} for (p, k, n, m), c in old.items()],
+        )
+
+    before, after = migrate.upgrade(empty_engine)
+
+    assert (before, after) == ("0009", migrate.head_revision())
+    expected: Counter[tuple[int, int, int, str, str]] = Counter()
+    for (p, k, n, m), c in old.items():
+        for tier in (1, 60, 1440):
+            expected[(p, tier, m - m % tier, k, n)] += c
+    r = rollup_counts
+    with empty_engine.connect() as conn:
+        rows = conn.execute(sa.select(r.c.project_id, r.c.tier, r.c.bucket, r.c.kind, r.c.name, r.c["count"]))
+        stored = {(p, t, b, k, n): int(c) for p, t, b, k, n, c in rows}
+    assert stored == dict(expected)
+    assert schema_differences(empty_engine) == []
+
+    # New events add to the rows the migration made, in every tier.
+    minute = minutes[1]
+    at = minute * 60_000
+    with empty_engine.begin() as conn:
+        apply_count_rollups(
+            conn, [Event(project_id=1, kind="custom", name="a", timestamp_ms=at, received_ms=at)]
+        )
+        written = conn.execute(
+            sa.select(r.c.tier, r.c["count"]).where(
+                r.c.project_id == 1, r.c.kind == "custom", r.c.name == "a", r.c.bucket == minute
+            )
+        )
+        after_write = {int(tier): int(count) for tier, count in written}
+    assert after_write == {tier: expected[(1, tier, minute, "custom", "a")] + 1 for tier in (1, 60, 1440)}
+
+    _downgrade(empty_engine, "0009")
+    with empty_engine.connect() as conn:
+        back = conn.execute(sa.text("SELECT project_id, kind, name, minute, count FROM rollup_counts"))
+        restored = {(p, k, n, m): int(c) for p, k, n, m, c in back}
+    old[(1, "custom", "a", minute)] = old.get((1, "custom", "a", minute), 0) + 1
+    assert restored == old

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,9 @@ from sqlalchemy.engine import Connection
 import syncmon.app
 from syncmon.app import Services, run_retention
 from syncmon.clock import ManualClock
+from syncmon.events import Event
+from syncmon.metrics.rollups import apply_count_rollups
+from syncmon.metrics.sketch_rollups import tier_cutoffs
 from syncmon.store import retention
 from syncmon.store.schema import events, rollup_counts
 from tests.conftest import Store
@@ -23,6 +26,7 @@ from tests.support.live import LiveServer
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
+DAY = 1440  # minutes
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the manual clock's start
 
 
@@ -42,8 +46,8 @@ class Steps:
             self.events.append(count)
             return count
 
-        def rollups_step(conn: Connection, cutoff_minute: int, max_minutes: int) -> int:
-            count = retention.delete_expired_rollups(conn, cutoff_minute, max_minutes)
+        def rollups_step(conn: Connection, cutoffs: Mapping[int, int], max_buckets: int) -> int:
+            count = retention.delete_expired_rollups(conn, cutoffs, max_buckets)
             self.rollups.append(count)
             return count
 
@@ -92,10 +96,12 @@ def event_names(store: Store) -> list[str]:
         return [row.name for row in conn.execute(sa.select(events.c.name).order_by(events.c.seq))]
 
 
-def rollup_minutes(store: Store) -> list[int]:
+def rollup_minutes(store: Store, tier: int = 1) -> list[int]:
+    """The buckets of one tier of count rollups, in minutes from T0."""
+    r = rollup_counts
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(rollup_counts.c.minute).order_by(rollup_counts.c.minute))
-        return [int(row.minute) - T0 // MINUTE_MS for row in rows]
+        rows = conn.execute(sa.select(r.c.bucket).where(r.c.tier == tier).order_by(r.c.bucket))
+        return [int(row.bucket) - T0 // MINUTE_MS for row in rows]
 
 
 def test_retention_deletes_old_events_and_rollups_in_small_steps(
@@ -127,18 +133,24 @@ def test_retention_deletes_old_events_and_rollups_in_small_steps(
     old_minutes = [offset // MINUTE_MS for offset in old_rollup_offsets]
     kept_minute = kept_rollup_offset // MINUTE_MS
     assert rollup_minutes(store) == [*old_minutes, kept_minute, t0_minute, t1_minute]
+    hours = [-5 * DAY, -5 * DAY + 60, -4 * DAY, -DAY + 60, t0_minute, t1_minute]
+    assert rollup_minutes(store, tier=60) == hours
+    assert rollup_minutes(store, tier=1440) == [-5 * DAY, -4 * DAY, -DAY, t0_minute, t1_minute]
 
     steps = Steps(monkeypatch)
     deleted = asyncio.run(run_retention(server.services))
 
-    assert deleted == {"events": 25, "rollup_counts": 4, "sketch_rollups": 0}
+    # rollup_retention_days=3 is shorter than the minute tier's 7 days: every tier keeps 3.
+    assert deleted == {"events": 25, "rollup_counts": 4 + 3 + 2, "sketch_rollups": 0}
     assert steps.events == [7, 7, 7, 4]  # batch size 7, each step its own short transaction
-    assert steps.rollups == [2, 1, 1, 0]  # at most 60 minutes of rollups per step
+    assert steps.rollups == [2 + 3 + 2, 1, 1, 0]  # per tier at most 60 buckets a step
     assert event_names(store) == ["new"] * 5
     assert rollup_minutes(store) == [kept_minute, t0_minute, t1_minute]
+    assert rollup_minutes(store, tier=60) == hours[3:]
+    assert rollup_minutes(store, tier=1440) == [-DAY, t0_minute, t1_minute]
     registry = server.services.telemetry.registry
     assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "events"}) == 25
-    assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}) == 4
+    assert registry.get_sample_value("syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}) == 9
 
     again = asyncio.run(run_retention(server.services))
     assert again == {"events": 0, "rollup_counts": 0, "sketch_rollups": 0}
@@ -169,3 +181,35 @@ def test_exact_multiple_of_batch_size_ends_with_an_empty_step(
     assert steps.events == [0, 7, 7, 0]
     assert event_names(store) == []
     assert rollup_minutes(store) == [0]  # the rollup of T0 is newer than rollup_retention_days
+
+
+def test_each_count_tier_is_kept_as_long_as_its_sketch_tier(store: Store) -> None:
+    """Minute rows 7 days, hour rows 90, day rows rollup_retention_days (here 100)."""
+    now = T0 + 3 * 60 * MINUTE_MS  # 03:00: the hour and day of "now" hold nothing older
+    ages_days = (1, 8, 91, 101)
+    batch = [
+        Event(
+            kind="custom",
+            name=f"{age}d",
+            timestamp_ms=now - age * DAY_MS,
+            received_ms=now,
+            project_id=store.project.id,
+        )
+        for age in ages_days
+    ]
+    with store.engine.begin() as conn:
+        apply_count_rollups(conn, batch)
+    cutoffs = tier_cutoffs(now, 100)
+    deleted = []
+    while True:
+        with store.engine.begin() as conn:
+            deleted.append(retention.delete_expired_rollups(conn, cutoffs, 60))
+        if deleted[-1] == 0:
+            break
+
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(rollup_counts.c.tier, rollup_counts.c.name)).all()
+    assert sorted(kept) == sorted(
+        [(1, "1d"), (60, "1d"), (60, "8d"), (1440, "1d"), (1440, "8d"), (1440, "91d")]
+    )
+    assert sum(deleted) == 3 * 4 - 6

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from syncmon.events import Event
+from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.store import projects
 from syncmon.web.dashboard import overview_data
 from syncmon.web.dashboard.pages import SECTIONS
@@ -195,3 +197,44 @@ def test_event_properties_are_shown_as_sent() -> None:
         },
     )
     assert overview_data.event_properties(flat) == (("order", "x" * 159 + "…"),)
+
+
+@pytest.mark.parametrize(
+    ("range_minutes", "step", "points"),
+    [(15, 1, 15), (60, 2, 30), (360, 15, 25), (1440, 60, 25), (10_080, 360, 29), (43_200, 1440, 31)],
+)
+def test_a_range_starts_on_a_whole_step(range_minutes: int, step: int, points: int) -> None:
+    now = 1_767_225_600_000 + 10 * 86_400_000 + 13 * 3_600_000 + 27 * 60_000  # 13:27 UTC
+    window = overview_data.Window.ending(now, range_minutes)
+    assert (window.step, window.points) == (step, points)
+    assert window.first % step == 0 and window.end == now // 60_000 + 1
+    assert window.end - range_minutes - step < window.first <= window.end - range_minutes
+
+
+def test_thirty_days_count_every_event_of_the_whole_days(store: Store) -> None:
+    """The 30-day glance starts at a UTC midnight and reads day rows; its numbers are those of
+    the raw events in the window."""
+    now = 1_767_225_600_000 + 40 * 86_400_000 + 13 * 3_600_000 + 27 * 60_000
+    rng = random.Random(3)
+    pid = store.project.id
+    events = [
+        Event(
+            project_id=pid,
+            kind=rng.choice(("error", "custom", "page_view")),
+            name=rng.choice(("a", "b")),
+            timestamp_ms=rng.randrange(now - 32 * 86_400_000, now + 120_000),
+            received_ms=now,
+        )
+        for _ in range(2000)
+    ]
+    with store.engine.begin() as conn:
+        apply_count_rollups(conn, events)
+    with store.engine.connect() as conn:
+        (glance,) = overview_data.glances(conn, [store.project], now, 43_200, 3_600_000, "monitor")
+    window = overview_data.Window.ending(now, 43_200)
+    inside = [e for e in events if window.first <= e.timestamp_ms // 60_000 < window.end]
+    assert glance.total == len(inside) and glance.total < len(events)
+    assert glance.errors == sum(1 for e in inside if e.kind == "error")
+    assert glance.per_minute == len(inside) / window.minutes
+    assert len(glance.series) == 31 and sum(glance.series) == glance.total
+    assert glance.series[0] == sum(1 for e in inside if e.timestamp_ms // 60_000 < window.first + 1440)

@@ -1,9 +1,11 @@
 """The Overview's numbers, from stored data only: count rollups, issues, detections, events.
 
-Events per minute and the error rate come from the per-minute count rollups of the
-range (so the cost does not grow with the event volume); open issues from the issues
-table; the threat level from the detections of the threat window, scored as the
-security API scores them; the latest events from the event log. Nothing is estimated.
+Events per minute and the error rate come from the count rollups of the range, its start
+rounded down to a whole sparkline step, read in whole days, hours and minutes (so the cost
+does not grow with the event volume: 30 days are 31 day rows per kind and name); open
+issues from the issues table; the threat level from the detections of the threat window,
+scored as the security API scores them; the latest events from the event log. Nothing is
+estimated.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from sqlalchemy.engine import Connection
 
 from syncmon.errors.lifecycle import Status
 from syncmon.events import Event, Kind
+from syncmon.metrics import rollups
 from syncmon.security import detection_store
 from syncmon.security.threat import assess
 from syncmon.store import eventlog
 from syncmon.store.projects import Project
-from syncmon.store.schema import issues, rollup_counts
+from syncmon.store.schema import issues
 
 SPARK_POINTS = 30
+SPARK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)  # minutes
+MINUTE_MS = 60_000
 SPARK_WIDTH = 300
 SPARK_HEIGHT = 40
 MAX_PROPERTIES = 6
@@ -79,30 +84,56 @@ def spark_points(series: Sequence[int], width: int = SPARK_WIDTH, height: int = 
 
 
 def step_for(range_minutes: int, points: int = SPARK_POINTS) -> int:
-    return max(1, -(-range_minutes // points))
+    """The smallest round step giving at most `points` points: steps divide an hour or a day,
+    so that they start on whole hours and days and are read from hour and day rows."""
+    return next((step for step in SPARK_STEPS if -(-range_minutes // step) <= points), SPARK_STEPS[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The range ending now, its start rounded down to a whole step (30 days start at a UTC
+    midnight): every point of the sparkline covers a whole step, and the range is read from
+    whole-step rollup rows (31 day rows per key for 30 days)."""
+
+    first: int  # epoch minutes [first, end)
+    end: int
+    step: int
+
+    @classmethod
+    def ending(cls, now_ms: int, range_minutes: int) -> Window:
+        step = step_for(range_minutes)
+        end = now_ms // MINUTE_MS + 1
+        first = end - range_minutes
+        return cls(first - first % step, end, step)
+
+    @property
+    def minutes(self) -> int:
+        return self.end - self.first
+
+    @property
+    def points(self) -> int:
+        return -(-self.minutes // self.step)
+
+    def index(self, bucket: int) -> int:
+        return (bucket - self.first) // self.step
 
 
 def project_counts(
-    conn: Connection, since_minute: int, until_minute: int, step: int
+    conn: Connection, project_ids: Sequence[int], window: Window, now_ms: int
 ) -> dict[int, dict[str, Any]]:
-    """Per project: total, errors and counts per bucket (bucket index from `since_minute`)."""
-    r = rollup_counts
-    bucket = ((r.c.minute - since_minute) - ((r.c.minute - since_minute) % step)).label("bucket")
-    query = (
-        sa.select(r.c.project_id, r.c.kind, bucket, sa.func.sum(r.c.count).label("total"))
-        .where(r.c.minute >= since_minute, r.c.minute < until_minute)
-        .group_by(r.c.project_id, r.c.kind, bucket)
-    )
+    """Per project: total, errors and counts per step (index from the window's start)."""
     found: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"total": 0, "errors": 0, "buckets": defaultdict(int)}
     )
-    for row in conn.execute(query):
-        entry = found[int(row.project_id)]
-        count = int(row.total)
-        entry["total"] += count
+    rows = rollups.count_buckets(
+        conn, window.first, window.end, window.step, now_ms, project_ids=project_ids, per_name=False
+    )
+    for row in rows:
+        entry = found[row.project_id]
+        entry["total"] += row.count
         if row.kind == Kind.ERROR.value:
-            entry["errors"] += count
-        entry["buckets"][int(row.bucket) // step] += count
+            entry["errors"] += row.count
+        entry["buckets"][window.index(row.bucket)] += row.count
     return found
 
 
@@ -130,12 +161,9 @@ def glances(
     threat_window_ms: int,
     own_slug: str,
 ) -> list[Glance]:
-    until_minute = now_ms // 60_000 + 1
-    since_minute = until_minute - range_minutes
-    step = step_for(range_minutes)
-    counts = project_counts(conn, since_minute, until_minute, step)
+    window = Window.ending(now_ms, range_minutes)
+    counts = project_counts(conn, [project.id for project in projects], window, now_ms)
     open_issues = open_issue_counts(conn)
-    buckets = -(-range_minutes // step)
     result = []
     for project in projects:
         entry = counts.get(project.id, {"total": 0, "errors": 0, "buckets": {}})
@@ -146,12 +174,12 @@ def glances(
                 own=project.slug == own_slug,
                 total=total,
                 errors=errors,
-                per_minute=total / range_minutes,
+                per_minute=total / window.minutes,
                 error_rate=errors / total if total else None,
                 open_issues=open_issues.get(project.id, 0),
                 threat=threat_level(conn, project.id, now_ms - threat_window_ms),
-                step_minutes=step,
-                series=tuple(entry["buckets"].get(index, 0) for index in range(buckets)),
+                step_minutes=window.step,
+                series=tuple(entry["buckets"].get(index, 0) for index in range(window.points)),
             )
         )
     return result

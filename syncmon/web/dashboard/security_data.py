@@ -1,6 +1,6 @@
 """The Security page's numbers, from stored data only: count rollups, detections, the event log.
 
-The cards are the seed's SecurityMetrics computed by `security_metrics` from the per-minute
+The cards are the seed's SecurityMetrics computed by `security_metrics` from the count
 rollups of security events over the page's range, exactly as GET /api/v1/security/summary
 computes them for `window=<range>`; the same rollup rows, bucketed, draw the chart of events
 by category. The threat level of each project is `assess` over its detections whose last
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncmon.events import Event, Kind
+from syncmon.metrics import rollups
 from syncmon.security import detection_store
 from syncmon.security.detection import Detection
 from syncmon.security.summary import SEED_COUNTERS, security_metrics
@@ -25,7 +25,6 @@ from syncmon.security.threat import Threat, assess
 from syncmon.security.vocabulary import Category, category_of, names_of
 from syncmon.store import eventlog
 from syncmon.store.projects import Project
-from syncmon.store.schema import rollup_counts
 from syncmon.web.dashboard.overview_data import EventRow, event_properties
 
 MINUTE_MS = 60_000
@@ -164,9 +163,11 @@ def security_rows(
     """Rollup rows of security events per (bucket, name) over the range, summed over projects."""
     since, until = span.minutes
     found: Counter[tuple[int, str]] = Counter()
-    for project_id in project_ids:
-        for row in eventlog.count_series(conn, project_id, since, until, step, Kind.SECURITY):
-            found[(row["minute"], row["name"])] += row["count"]
+    rows = rollups.count_buckets(
+        conn, since, until, step, span.now_ms, project_ids=project_ids, kinds=[Kind.SECURITY.value]
+    )
+    for row in rows:
+        found[(row.bucket, row.name)] += row.count
     return [{"minute": m, "name": n, "count": c} for (m, n), c in sorted(found.items())]
 
 
@@ -292,12 +293,4 @@ def recent_events(
 
 def has_security_events(conn: Connection, project_ids: Sequence[int]) -> bool:
     """Whether any security event was ever counted for these projects (whatever the range)."""
-    if not project_ids:
-        return False
-    r = rollup_counts
-    statement = (
-        sa.select(r.c.minute)
-        .where(r.c.kind == Kind.SECURITY.value, r.c.project_id.in_(list(project_ids)))
-        .limit(1)
-    )
-    return conn.execute(statement).first() is not None
+    return rollups.ever_counted(conn, project_ids, Kind.SECURITY.value)
