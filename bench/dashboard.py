@@ -127,8 +127,7 @@ SECURITY = [
 CUSTOM = ["signup_click", "add_to_cart", "search", "share"]
 PAGE_LABELS = [
     ("Overview", "/overview"),
-    ("Security", "/admin/security-dashboard"),
-    ("Security", "/security"),
+    ("Security", "/admin/security-dashboard"),  # /security only redirects (303) here
     ("Errors", "/errors"),
     ("Performance", "/performance"),
     ("Analytics", "/analytics"),

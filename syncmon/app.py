@@ -24,6 +24,7 @@ from syncmon.alerting.engine import AlertEngine, store_reader
 from syncmon.channels import outbox
 from syncmon.channels.delivery import DeliveryWorker, worker_from_settings
 from syncmon.clock import Clock, SystemClock
+from syncmon.errors import issue_counts
 from syncmon.errors.issue_store import assign_issues
 from syncmon.events import Event, Kind
 from syncmon.ingest import csp, native, posthog, sentry, vercel
@@ -31,13 +32,13 @@ from syncmon.ingest.cors import IngestCORS
 from syncmon.ingest.gateway import IngestGateway
 from syncmon.ingest.keys import KeyRing
 from syncmon.ingest.ratelimit import IngestRateLimiter
-from syncmon.metrics import sketch_rollups
+from syncmon.metrics import rollup_versions, sketch_rollups
 from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.pipeline.clientip import ClientIPResolver
 from syncmon.pipeline.feed import Feed
 from syncmon.pipeline.useragent import parse_user_agent
 from syncmon.pipeline.writer import Writer
-from syncmon.security import config_store
+from syncmon.security import config_store, subject_rollups
 from syncmon.security.detector_config import ProjectConfig
 from syncmon.security.engine import SecurityEngine
 from syncmon.settings import Settings
@@ -108,7 +109,7 @@ def new_writer(
     return Writer(
         engine,
         before=[assign_issues],
-        hooks=[apply_count_rollups, sketch_rollups.hook],
+        hooks=[apply_count_rollups, sketch_rollups.hook, subject_rollups.hook],
         on_commit=on_commit,
         max_batch=settings.commit_max_batch,
         telemetry=telemetry,
@@ -201,6 +202,7 @@ async def _retention_loop(services: Services) -> None:
     while True:
         try:
             await run_retention(services)
+            await run_dashboard_retention(services)
             await alerting_retention.run(
                 services.writer, services.clock.now_ms(), settings.incident_retention_days
             )
@@ -242,6 +244,29 @@ async def run_retention(services: Services) -> dict[str, int]:
             break
     for table, count in deleted.items():
         services.telemetry.retention_deleted.labels(table).inc(count)
+    return deleted
+
+
+async def run_dashboard_retention(services: Services) -> dict[str, int]:
+    """One retention pass over what the dashboard reads besides the rollups above: minute
+    rows of the per-issue counts (their hour and day rows leave with the events), the
+    security-subject rollups and old rollup versions. Returns rows deleted per table."""
+    now = services.clock.now_ms()
+    days = services.settings.rollup_retention_days
+    steps: dict[str, Callable[[Connection], int]] = {
+        "issue_counts": lambda conn: issue_counts.delete_expired_minutes(conn, now),
+        "rollup_subjects": lambda conn: subject_rollups.delete_expired(conn, now, days),
+        "rollup_versions": lambda conn: rollup_versions.delete_expired(conn, now, days),
+    }
+    deleted = {}
+    for table, step in steps.items():
+        deleted[table] = 0
+        while True:
+            count = await services.writer.run(step)
+            deleted[table] += count
+            if count == 0:
+                break
+        services.telemetry.retention_deleted.labels(table).inc(deleted[table])
     return deleted
 
 

@@ -101,18 +101,47 @@ def get_issue(conn: Connection, issue_id: int) -> dict[str, Any] | None:
 
 
 def tag_breakdown(conn: Connection, issue_id: int, top: int = 10) -> dict[str, list[dict[str, Any]]]:
-    """For each tag key of an issue, its most frequent values with counts."""
-    rows = conn.execute(
-        sa.select(issue_tags.c.key, issue_tags.c.value, issue_tags.c.count)
-        .where(issue_tags.c.issue_id == issue_id)
-        .order_by(issue_tags.c.key, issue_tags.c.count.desc(), issue_tags.c.value)
-    )
+    """For each tag key of an issue, its most frequent values with counts (ties by value).
+
+    Bounded whatever the number of values (an issue's `user` tag has one per user): the
+    keys, then each key's `top` values read from the (issue, key, count, value) index."""
+    t = issue_tags
     breakdown: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        values = breakdown.setdefault(row.key, [])
-        if len(values) < top:
-            values.append({"value": row.value, "count": int(row._mapping["count"])})
+    for key in _tag_keys(conn, issue_id):
+        statement = (
+            sa.select(t.c.value, t.c["count"])
+            .where(t.c.issue_id == issue_id, t.c.key == key)
+            .order_by(t.c["count"].desc())
+            .limit(top)
+        )
+        rows = conn.execute(statement).all()
+        if len(rows) == top:
+            # Every value counted more than the last one read is in; of those counted as
+            # much, the first by name (an index range too).
+            least = int(rows[-1][1])
+            rows = [row for row in rows if int(row[1]) > least]
+            tied = (
+                sa.select(t.c.value, t.c["count"])
+                .where(t.c.issue_id == issue_id, t.c.key == key, t.c["count"] == least)
+                .order_by(t.c.value)
+                .limit(top - len(rows))
+            )
+            rows += conn.execute(tied).all()
+        ordered = sorted(((str(value), int(count)) for value, count in rows), key=lambda vc: (-vc[1], vc[0]))
+        breakdown[key] = [{"value": value, "count": count} for value, count in ordered[:top]]
     return breakdown
+
+
+def _tag_keys(conn: Connection, issue_id: int) -> list[str]:
+    """An issue's tag keys in order, one index seek each (not a walk over every value)."""
+    t = issue_tags
+    keys: list[str] = []
+    while True:
+        conditions = [t.c.issue_id == issue_id] + ([t.c.key > keys[-1]] if keys else [])
+        found = conn.execute(sa.select(sa.func.min(t.c.key)).where(*conditions)).scalar()
+        if found is None:
+            return keys
+        keys.append(str(found))
 
 
 def issue_events(conn: Connection, issue_id: int, before_seq: int | None, limit: int) -> list[Event]:

@@ -1,8 +1,9 @@
 """Issues in the store: assigning each error event to its issue inside the commit.
 
 `assign_issues` is a writer hook that runs in the same transaction as the insert of the
-events, so an issue's counters, users and tag counts always agree with the event log,
-and a regression is decided exactly once, by the writer that stores the event.
+events, so an issue's counters, users, tag counts and events per bucket (`issue_counts`)
+always agree with the event log, and a regression is decided exactly once, by the writer
+that stores the event.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from syncmon.errors import issue_counts
 from syncmon.errors.lifecycle import IssueStatus, Status, on_event
 from syncmon.events import Event, Kind
 from syncmon.store.schema import issue_tags, issue_users, issues
@@ -190,6 +192,7 @@ def assign_issues(conn: Connection, events: Sequence[Event]) -> None:
         ("count",),
     )
     _save_all(conn, sorted(touched.values(), key=lambda item: item.id))
+    issue_counts.add_events(conn, errors)
 
 
 def _apply(issue: _Issue, event: Event) -> None:

@@ -12,6 +12,8 @@ Writing (`hook`, one of the writer's in-transaction hooks): each batch's events 
 
 Every row exists in three tiers written together: the minute, the hour and the UTC day it
 falls in (`tier` = 1, 60, 1440 minutes; `bucket` = the epoch minute the bucket starts).
+Writing sketch rows raises the version of each (project, day) written into
+(`rollup_versions`, rollup "sketches"), so pages may keep what they merged from closed days.
 Sketch and HyperLogLog rows are merged with what is stored: one read of the batch's rows
 (`FOR UPDATE`, in key order, on PostgreSQL), a merge in Python, one upsert in key order.
 This assumes one writer per store, which the single writer thread guarantees.
@@ -46,11 +48,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from syncmon.events import Event, Kind
-from syncmon.metrics import vitals
+from syncmon.metrics import rollup_versions, vitals
 from syncmon.metrics.sketches import Accumulator, HyperLogLog, Sketch, bin_of, merge_encoded
 from syncmon.store.schema import rollup_dimensions, rollup_sketches, rollup_visitors
 from syncmon.store.upsert import upsert_add
 
+SKETCHES = "sketches"  # the name of rollup_sketches' versions
 MINUTE, HOUR, DAY = 1, 60, 1440  # tiers: bucket widths in minutes
 TIERS: tuple[int, ...] = (MINUTE, HOUR, DAY)  # read per batch (the dashboard benchmark narrows it)
 MINUTE_MS = 60_000
@@ -232,6 +235,7 @@ def apply_sketch_rollups(conn: Connection, events: Sequence[Event]) -> None:
             }
         )
     _upsert_replace(conn, rollup_sketches, rows, _SKETCH_KEY, _SKETCH_VALUES)
+    rollup_versions.bump(conn, SKETCHES, {(key[0], rollup_versions.day_of(key[4])) for key in keys})
 
 
 def visitor_of(event: Event) -> str:
@@ -725,7 +729,8 @@ def delete_expired_sketch_rollups(
 ) -> int:
     """One small retention step over the quantile and page-view rollups: in each table and
     tier, delete the oldest `max_buckets` buckets that are past their cutoff. Returns rows
-    deleted; call until it returns 0 (each call is one short transaction)."""
+    deleted; call until it returns 0 (each call is one short transaction). Deleting hour or
+    day sketch rows raises the versions of their days (minute rows are never read that old)."""
     deleted = 0
     for tier, cutoff in tier_cutoffs(now_ms, retention_days).items():
         for table in _TABLES:
@@ -735,4 +740,6 @@ def delete_expired_sketch_rollups(
             upper = min(int(first) + max_buckets * tier, cutoff)
             result = conn.execute(table.delete().where(table.c.tier == tier, table.c.bucket < upper))
             deleted += int(result.rowcount or 0)
+            if table is rollup_sketches and tier != MINUTE:
+                rollup_versions.bump_every_project(conn, SKETCHES, int(first), upper)
     return deleted

@@ -158,7 +158,9 @@ class Sketch(BaseDDSketch):
         sketch = cls()
         for store, (offset, counts) in zip((sketch.positive, sketch.negative), stores, strict=True):
             if counts:
-                store.bins = [float(c) for c in counts]
+                # Whole counts kept as ints: DenseStore adds and sums them alike, and running
+                # sums of ints are the floats' exactly, without converting every bin.
+                store.bins = list(counts)
                 store.offset = offset
                 store.min_key = offset
                 store.max_key = offset + len(counts) - 1

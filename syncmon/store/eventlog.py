@@ -125,7 +125,11 @@ _EQUALS = ("kind", "name", "release", "environment", "user_id", "level", "issue_
 
 
 def list_events(conn: Connection, query: EventQuery) -> list[Event]:
-    """Newest first by log sequence; stable under concurrent inserts."""
+    """Newest first by log sequence; stable under concurrent inserts.
+
+    A subject (an IP or an account) is read from the IP index and from the account index,
+    newest first in each, and the two merged: one `client_ip = s OR user_id = s` query
+    would scan the log."""
     t = events_table
     conditions: list[Any] = []
     if query.project_id is not None:
@@ -143,16 +147,27 @@ def list_events(conn: Connection, query: EventQuery) -> list[Event]:
                 *([t.c.name.in_(query.names)] if query.names else []),
             )
         )
-    if query.subject is not None:
-        conditions.append(sa.or_(t.c.client_ip == query.subject, t.c.user_id == query.subject))
     if query.since_ms is not None:
         conditions.append(t.c.ts_ms >= query.since_ms)
     if query.until_ms is not None:
         conditions.append(t.c.ts_ms < query.until_ms)
     if query.before_seq is not None:
         conditions.append(t.c.seq < query.before_seq)
-    statement = sa.select(t).where(*conditions).order_by(t.c.seq.desc()).limit(query.limit)
-    return [event_from_row(row) for row in conn.execute(statement)]
+    if query.subject is None:
+        statement = sa.select(t).where(*conditions).order_by(t.c.seq.desc()).limit(query.limit)
+        return [event_from_row(row) for row in conn.execute(statement)]
+    found: dict[int, Event] = {}
+    for column, index in ((t.c.client_ip, "ix_events_client_ip"), (t.c.user_id, "ix_events_user")):
+        statement = (
+            sa.select(t)
+            .with_hint(t, f"INDEXED BY {index}", "sqlite")
+            .where(column == query.subject, *conditions)
+            .order_by(t.c.seq.desc())
+            .limit(query.limit)
+        )
+        for row in conn.execute(statement):
+            found.setdefault(int(row.seq), event_from_row(row))
+    return [found[seq] for seq in sorted(found, reverse=True)[: query.limit]]
 
 
 def events_received_since(

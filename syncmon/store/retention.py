@@ -1,7 +1,8 @@
 """Deleting raw events and rollups past their retention, a small step at a time.
 
 Each step is one short transaction on the writer thread, so retention never holds the
-write lock long enough to delay ingest acknowledgements.
+write lock long enough to delay ingest acknowledgements. Events leave their issues' counts
+(`issue_counts`) in the same step, so those counts always match the stored events.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from syncmon.errors import issue_counts
 from syncmon.store.schema import events, rollup_counts
 
 
@@ -23,6 +25,7 @@ def delete_expired_events(conn: Connection, cutoff_ms: int, limit: int) -> int:
         .limit(limit)
         .scalar_subquery()
     )
+    issue_counts.subtract_deleted(conn, events.c.seq.in_(oldest))
     return int(conn.execute(events.delete().where(events.c.seq.in_(oldest))).rowcount or 0)
 
 

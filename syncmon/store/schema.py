@@ -607,3 +607,72 @@ detector_configs = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_by", sa.String(100), nullable=False),
 )
+
+# Dashboard reads without raw-event scans (migration 0011).
+#
+# Events per issue (syncmon.errors.issue_counts) in the sketch rollups' tiers: `tier` is the
+# bucket width in minutes (1, 60 or 1440) and `bucket` the epoch minute it starts. Written in
+# the commit that stores the events and decremented by retention as it deletes them, so a
+# bucket holds exactly the stored events of the issue in it.
+issue_counts = sa.Table(
+    "issue_counts",
+    metadata,
+    sa.Column("issue_id", sa.BigInteger, primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_issue_counts_tier_bucket", "tier", "bucket"),
+    sqlite_with_rowid=False,
+)
+
+# Security events per subject (syncmon.security.subject_rollups): per (project, "ip" or
+# "account", tier, bucket, subject as sent) how many, how many report a failure, a refusal
+# or an attack, and the latest event's time. Rows are clustered by window (WITHOUT ROWID on
+# SQLite), since the Security page reads every subject of a window.
+rollup_subjects = sa.Table(
+    "rollup_subjects",
+    metadata,
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("subject_type", sa.String(16), primary_key=True),
+    sa.Column("tier", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("last_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_rollup_subjects_tier_bucket", "tier", "bucket"),
+    sqlite_with_rowid=False,
+)
+
+# A version per (rollup, project, UTC day) that every write into that day's rows raises in
+# the same transaction (syncmon.metrics.rollup_versions); project 0 stands for every
+# project (retention). Pages cache what they merged from closed days and know from these
+# versions, without reading the rows, whether a late event changed any of them.
+rollup_versions = sa.Table(
+    "rollup_versions",
+    metadata,
+    sa.Column("rollup", sa.String(16), primary_key=True),
+    sa.Column("project_id", sa.Integer, primary_key=True),
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# An issue's most frequent values of each tag, read from the index in order.
+sa.Index("ix_issue_tags_top", issue_tags.c.issue_id, issue_tags.c.key, issue_tags.c.count, issue_tags.c.value)
+
+# A subject's timeline (an IP's or an account's events, newest first) from an index instead
+# of a scan of the log; partial, so events without an IP or an account cost nothing.
+sa.Index(
+    "ix_events_client_ip",
+    events.c.client_ip,
+    events.c.seq,
+    sqlite_where=events.c.client_ip.is_not(None),
+    postgresql_where=events.c.client_ip.is_not(None),
+)
+sa.Index(
+    "ix_events_user",
+    events.c.user_id,
+    events.c.seq,
+    sqlite_where=events.c.user_id.is_not(None),
+    postgresql_where=events.c.user_id.is_not(None),
+)

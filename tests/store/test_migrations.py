@@ -18,9 +18,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from syncmon.errors import issue_counts
 from syncmon.events import Event
 from syncmon.metrics.rollups import apply_count_rollups
-from syncmon.store import migrate
+from syncmon.security import subject_rollups
+from syncmon.store import eventlog, migrate
 from syncmon.store.engine import create_store_engine
 from syncmon.store.schema import metadata, rollup_counts
 from tests.conftest import fresh_pg_database
@@ -205,3 +207,85 @@ def test_count_tiers_are_filled_from_the_minute_rows(empty_engine: Engine) -> No
         restored = {(p, k, n, m): int(c) for p, k, n, m, c in back}
     old[(1, "custom", "a", minute)] = old.get((1, "custom", "a", minute), 0) + 1
     assert restored == old
+
+
+def upgrade_to(engine: Engine, revision: str) -> None:
+    config = migrate._config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def test_0011_fills_the_new_rollups_from_the_stored_events(empty_engine: Engine) -> None:
+    """Issue counts and security-subject rows are what the writer hooks would have written
+    for the stored events (minute rows for the last eight days only)."""
+    upgrade_to(empty_engine, "0009")
+    day, minute = 86_400_000, 60_000
+    newest = 1_795_845_432_100
+    tables = metadata.tables
+    with empty_engine.begin() as conn:
+        project = conn.execute(
+            tables["projects"]
+            .insert()
+            .values(
+                slug="p",
+                name="p",
+                public_key="pk",
+                secret_key="sk",
+                allowed_origins=[],
+                scrub_fields=[],
+                created_ms=1,
+            )
+            .returning(tables["projects"].c.id)
+        ).scalar_one()
+        rows = []
+        for index in range(60):
+            ts = newest - index * 13 * 3_600_000 - index * 7 * minute
+            kind = "error" if index % 2 else "security"
+            name = ["authn_login_fail", "authn_login_success", "authz_fail"][index % 3]
+            rows.append(
+                {
+                    "seq": index + 1,
+                    "id": f"e{index}",
+                    "project_id": project,
+                    "kind": kind,
+                    "name": name,
+                    "ts_ms": ts,
+                    "received_ms": ts,
+                    "level": "error",
+                    "client_ip": f"198.51.100.{index % 4}",
+                    "user_id": ["Ann", "ann", None][index % 3],
+                    "is_bot": False,
+                    "trusted": False,
+                    "data": {},
+                    "issue_id": index % 3 + 1 if kind == "error" else None,
+                }
+            )
+        conn.execute(tables["events"].insert(), rows)
+
+    upgrade_to(empty_engine, "head")
+
+    with empty_engine.connect() as conn:
+        stored = [eventlog.event_from_row(row) for row in conn.execute(sa.select(tables["events"]))]
+        counts = {
+            (r.issue_id, r.tier, r.bucket): r._mapping["count"]
+            for r in conn.execute(sa.select(tables["issue_counts"]))
+        }
+        subjects = {
+            (r.project_id, r.subject_type, r.tier, r.bucket, r.subject): [r.events, r.failures, r.last_ms]
+            for r in conn.execute(sa.select(tables["rollup_subjects"]))
+        }
+    floor = (newest - 8 * day) // minute
+    expected_counts = {
+        (row["issue_id"], row["tier"], row["bucket"]): row["count"]
+        for row in issue_counts.count_rows(stored)
+        if row["tier"] != 1 or row["bucket"] >= floor
+    }
+    assert counts == expected_counts and any(tier == 1 for _, tier, _ in counts)
+    expected_subjects = {
+        key: cell
+        for key, cell in subject_rollups.subject_cells(stored).items()
+        if key[2] != 1 or key[3] >= floor
+    }
+    assert subjects == expected_subjects and any(key[1] == "account" for key in subjects)
+    assert sum(cell[1] for key, cell in subjects.items() if key[2] == 1440) > 0

@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import syncmon.app
-from syncmon.app import Services, run_retention
+from syncmon.app import Services, run_dashboard_retention, run_retention
 from syncmon.clock import ManualClock
 from syncmon.events import Event
 from syncmon.metrics.rollups import apply_count_rollups
 from syncmon.metrics.sketch_rollups import tier_cutoffs
 from syncmon.store import retention
-from syncmon.store.schema import events, rollup_counts
+from syncmon.store.schema import events, issue_counts, rollup_counts, rollup_subjects, rollup_versions
 from tests.conftest import Store
 from tests.support.live import LiveServer
 
@@ -73,12 +73,13 @@ def server(store: Store, clock: ManualClock) -> Iterator[LiveServer]:
         yield live
 
 
-def wait_for_first_background_pass(services: Services) -> None:
-    """The app runs one retention pass at start; let it finish so it cannot race the test."""
+def wait_for_first_background_pass(services: Services, table: str = "rollup_versions") -> None:
+    """The app runs one retention pass at start; let it finish so it cannot race the test
+    (`rollup_versions` is the last table it counts)."""
     done = threading.Event()
     for _ in range(3000):
         value = services.telemetry.registry.get_sample_value(
-            "syncmon_retention_deleted_rows_total", {"table": "rollup_counts"}
+            "syncmon_retention_deleted_rows_total", {"table": table}
         )
         if value is not None:
             return
@@ -213,3 +214,30 @@ def test_each_count_tier_is_kept_as_long_as_its_sketch_tier(store: Store) -> Non
         [(1, "1d"), (60, "1d"), (60, "8d"), (1440, "1d"), (1440, "8d"), (1440, "91d")]
     )
     assert sum(deleted) == 3 * 4 - 6
+
+
+def test_dashboard_rollups_go_by_tier(server: LiveServer, store: Store) -> None:
+    """Issue counts keep hour and day rows (they leave with their events), minute rows 7
+    days; security-subject rows go by tier like the sketches'; old rollup versions go."""
+    old = T0 - 10 * DAY_MS
+
+    def event(kind: str, name: str, ts: int) -> Event:
+        found = Event(project_id=store.project.id, kind=kind, name=name, timestamp_ms=ts, received_ms=T0)
+        found.client_ip, found.fingerprint = "192.0.2.7", ("f" * 32 if kind == "error" else None)
+        return found
+
+    batch = [event("error", "TypeError", old), event("security", "authn_login_fail", old)]
+    batch += [event("error", "TypeError", T0), event("security", "authn_login_fail", T0)]
+    asyncio.run(server.services.writer.write(batch))
+
+    deleted = asyncio.run(run_dashboard_retention(server.services))
+
+    assert deleted["issue_counts"] == 1 and deleted["rollup_subjects"] == 3 and deleted["rollup_versions"] > 0
+    with store.engine.connect() as conn:
+        tiers = sorted(conn.execute(sa.select(issue_counts.c.tier, issue_counts.c.bucket)).all())
+        subjects = conn.execute(sa.select(sa.func.count()).select_from(rollup_subjects)).scalar_one()
+        oldest_version = conn.execute(sa.select(sa.func.min(rollup_versions.c.day))).scalar_one()
+    assert [tier for tier, _ in tiers] == [1, 60, 60, 1440, 1440]  # the old minute row went
+    assert subjects == 3  # today's minute, hour and day rows
+    assert oldest_version >= (T0 - 4 * DAY_MS) // MINUTE_MS  # rollup_retention_days 3, and a day
+    assert asyncio.run(run_dashboard_retention(server.services)) == dict.fromkeys(deleted, 0)

@@ -136,10 +136,12 @@ def test_the_list_shows_each_issue_with_its_numbers_and_sparkline(
     )
     assert "shop.catalog in price_of" in key_row and "shop@1.4.0" in key_row
     points = re.search(r'<polyline points="([^"]+)">', key_row).group(1).split()  # type: ignore[union-attr]
-    assert len(points) == 30  # two-minute buckets over the hour
-    # Events at now - 3, - 2 and - 1 minutes: two in the bucket before last, one in the last.
+    # Two-minute steps over the hour, from the start of the step it began in: the hour
+    # started at now - 60 min, an odd minute, so 31 whole steps end with the current one.
+    assert len(points) == 31
+    # Events at now - 3, - 2 and - 1 minutes: two in the step before last, one in the last.
     heights = [point.split(",")[1] for point in points]
-    assert heights == ["38.0"] * 28 + ["2.0", "20.0"]
+    assert heights == ["38.0"] * 29 + ["2.0", "20.0"]
     assert cell(row(html, typ), "count") == "1"
     assert f'href="/errors/{key}?project={store.project.slug}"' in key_row
     # Sorting by events puts the KeyError first.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -11,10 +11,14 @@ from syncmon.web.api import Caller
 from syncmon.web.auth.login import LoginService
 from syncmon.web.auth.recorder import Origin, SecurityRecorder, origin_of
 from syncmon.web.auth.session import ActiveSession, SessionManager
+from syncmon.web.dashboard.closed_cache import ClosedCache
 from syncmon.web.dashboard.templating import Renderer
 
 if TYPE_CHECKING:
     from syncmon.app import Services
+
+
+SUBJECT_ENTRIES = 16
 
 
 @dataclass
@@ -24,6 +28,10 @@ class Dashboard:
     sessions: SessionManager
     recorder: SecurityRecorder
     logins: LoginService
+    # What pages merged from closed days' rollups, while those days are unchanged: sketches
+    # (small), and the Security page's subject tallies (one entry per IP or account seen).
+    closed: ClosedCache = field(default_factory=ClosedCache)
+    subjects: ClosedCache = field(default_factory=lambda: ClosedCache(max_entries=SUBJECT_ENTRIES))
 
     @classmethod
     def build(cls, services: Services) -> Dashboard:

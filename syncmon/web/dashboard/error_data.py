@@ -3,8 +3,10 @@
 Issues, their counters and tag breakdowns are read as the issues API reads them
 (`issue_queries`); the list adds what a page needs and the API has no parameter for: only
 issues seen in the page's time range, a level filter, and the issues of every project at
-once. No rollup counts events per issue, so each row's sparkline counts the range's events
-of the issues on the page (indexed by issue), never more than one page of issues.
+once. Sparklines and the events of the range come from the per-issue count rollup
+(`issue_counts`), never from raw events: the range starts at the beginning of the step it
+falls in, so every point covers a whole step, read from whole-step rows (a day row per
+point over 30 days, an hour row over 24 hours).
 """
 
 from __future__ import annotations
@@ -16,19 +18,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncmon.errors import issue_queries
+from syncmon.errors import issue_counts, issue_queries
 from syncmon.errors.lifecycle import Status, StatusChange
 from syncmon.events import Event, Level
 from syncmon.http_errors import ClientError
 from syncmon.store import eventlog
 from syncmon.store.projects import Project
-from syncmon.store.schema import events, issue_tags, issues
+from syncmon.store.schema import issue_tags, issues
 from syncmon.web.dashboard.overview_data import spark_points
 from syncmon.web.dashboard.section_support import text_param
 
 MINUTE_MS = 60_000
 PAGE_SIZE = 50
 SPARK_POINTS = 30
+DETAIL_POINTS = 60
+# Sparkline steps (minutes): the smallest giving at most the wanted points over the range;
+# steps of an hour and more read hour and day rows only.
+SPARK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
 MAX_SEARCH = 200
 MAX_CHOICES = 50
 LATEST_EVENTS = 20
@@ -169,30 +175,38 @@ def find_issues(
     return [issue_queries.issue_dict(row) for row in conn.execute(statement)]
 
 
-def spark_step_ms(range_minutes: int, points: int = SPARK_POINTS) -> int:
-    return max(1, -(-range_minutes // points)) * MINUTE_MS
+def spark_step(range_minutes: int, points: int = SPARK_POINTS) -> int:
+    """The smallest step (minutes) that draws the range in at most `points` steps."""
+    return next((step for step in SPARK_STEPS if -(-range_minutes // step) <= points), SPARK_STEPS[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class SparkWindow:
+    """The range ending now in whole steps: from the start of the step `range` ago to the
+    minute after now (epoch minutes)."""
+
+    first: int
+    end: int
+    step: int
+    now_ms: int
+
+    @classmethod
+    def ending(cls, now_ms: int, range_minutes: int, points: int = SPARK_POINTS) -> SparkWindow:
+        step = spark_step(range_minutes, points)
+        now_minute = now_ms // MINUTE_MS
+        first = now_minute - range_minutes
+        return cls(first - first % step, now_minute + 1, step, now_ms)
+
+    @property
+    def since_ms(self) -> int:
+        return self.first * MINUTE_MS
 
 
 def event_series(
-    conn: Connection, issue_ids: Sequence[int], since_ms: int, until_ms: int, step_ms: int
+    conn: Connection, issue_ids: Sequence[int], window: SparkWindow
 ) -> dict[int, tuple[int, ...]]:
-    """Events per bucket of `step_ms` from `since_ms`, for each issue (zeros included)."""
-    if not issue_ids:
-        return {}
-    buckets = max(1, -(-(until_ms - since_ms) // step_ms))
-    counts: dict[int, list[int]] = {issue_id: [0] * buckets for issue_id in issue_ids}
-    offset = events.c.ts_ms - since_ms
-    bucket = (offset - offset % step_ms).label("bucket")
-    statement = (
-        sa.select(events.c.issue_id, bucket, sa.func.count().label("n"))
-        .where(events.c.issue_id.in_(list(issue_ids)), events.c.ts_ms >= since_ms, events.c.ts_ms < until_ms)
-        .group_by(events.c.issue_id, bucket)
-    )
-    for row in conn.execute(statement):
-        index = int(row.bucket) // step_ms
-        if 0 <= index < buckets:
-            counts[int(row.issue_id)][index] += int(row.n)
-    return {issue_id: tuple(values) for issue_id, values in counts.items()}
+    """Events per step of the window for each issue (zeros included), from the count rollup."""
+    return issue_counts.series(conn, issue_ids, window.first, window.end, window.step, window.now_ms)
 
 
 def filter_choices(conn: Connection, project_ids: Sequence[int]) -> dict[str, list[str]]:
@@ -232,7 +246,7 @@ class IssueDetail:
 
 
 def issue_detail(
-    conn: Connection, issue_id: int, event_id: str | None, since_ms: int, until_ms: int, step_ms: int
+    conn: Connection, issue_id: int, event_id: str | None, window: SparkWindow
 ) -> IssueDetail | None:
     """An issue with its tags, latest events, the event to show (asked for, else the latest)."""
     issue = issue_queries.get_issue(conn, issue_id)
@@ -248,7 +262,7 @@ def issue_detail(
         tags=issue_queries.tag_breakdown(conn, issue_id),
         latest=latest,
         event=shown,
-        series=event_series(conn, [issue_id], since_ms, until_ms, step_ms).get(issue_id, ()),
+        series=event_series(conn, [issue_id], window).get(issue_id, ()),
     )
 
 

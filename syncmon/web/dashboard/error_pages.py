@@ -29,9 +29,6 @@ from syncmon.web.dashboard.context import Dashboard, caller_of
 from syncmon.web.dashboard.section_support import live_url, public_url, text_param
 from syncmon.web.dashboard.shell import ShellState
 
-MINUTE_MS = 60_000
-DETAIL_POINTS = 60
-
 
 def _issue_id(request: Request) -> int:
     raw = str(request.path_params["issue_id"])
@@ -58,15 +55,12 @@ def routes(dash: Dashboard) -> list[Route]:
         filters, problems = data.parse_filters(request.query_params)
         projects = [shell.project] if shell.project else list(shell.projects)
         ids = [project.id for project in projects]
-        now = dash.now()
-        span = shell.range_minutes * MINUTE_MS
-        since = now - span
-        step = data.spark_step_ms(shell.range_minutes)
+        window = data.SparkWindow.ending(dash.now(), shell.range_minutes)
 
         def load(conn: Connection) -> dict[str, Any]:
-            found = data.find_issues(conn, ids, filters, since) if ids else []
+            found = data.find_issues(conn, ids, filters, window.since_ms) if ids else []
             page = found[: data.PAGE_SIZE]
-            series = data.event_series(conn, [issue["id"] for issue in page], now + 1 - span, now + 1, step)
+            series = data.event_series(conn, [issue["id"] for issue in page], window)
             by_id = {project.id: project for project in projects}
             return {
                 "rows": [
@@ -85,7 +79,8 @@ def routes(dash: Dashboard) -> list[Route]:
             "statuses": list(data.STATUS_FILTERS),
             "levels": data.LEVELS,
             "sorts": data.SORT_LABELS,
-            "step_minutes": step // MINUTE_MS,
+            "step_minutes": window.step,
+            "since_ms": window.since_ms,
             "error": " ".join(problems) or None,
             "public_url": public_url(dash, request),
             "live_url": live_url(shell),
@@ -96,13 +91,9 @@ def routes(dash: Dashboard) -> list[Route]:
         request: Request, issue_id: int, *, error: str | None = None, status: int = 200
     ) -> Response:
         shell = await dash.renderer.shell(request)
-        now = dash.now()
-        since = now + 1 - shell.range_minutes * MINUTE_MS
-        step = data.spark_step_ms(shell.range_minutes, DETAIL_POINTS)
+        window = data.SparkWindow.ending(dash.now(), shell.range_minutes, data.DETAIL_POINTS)
         event_id = text_param(request.query_params, "event", 64)
-        detail = await services.read(
-            lambda conn: data.issue_detail(conn, issue_id, event_id, since, now + 1, step)
-        )
+        detail = await services.read(lambda conn: data.issue_detail(conn, issue_id, event_id, window))
         if detail is None:
             return await dash.renderer.error_page(request, 404, f"There is no issue {issue_id}.")
         event = detail.event
@@ -120,7 +111,8 @@ def routes(dash: Dashboard) -> list[Route]:
             "event_tags": trace.event_tags(payload),
             "user_agent": payload.get("user_agent") if isinstance(payload.get("user_agent"), str) else None,
             "ignore_choices": list(data.IGNORE_CHOICES),
-            "step_minutes": step // MINUTE_MS,
+            "step_minutes": window.step,
+            "since_ms": window.since_ms,
             "self_query": shell.query(),
             "notice": data.STATUS_NOTICES.get(request.query_params.get("done") or ""),
             "error": error,

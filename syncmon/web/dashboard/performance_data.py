@@ -7,6 +7,11 @@ for one vital; API latency merges each route's request rows (name "" is every ro
 together). A range of any length reads at most days + 46 hour + 118 minute rows per key
 (`sketch_rollups.plan`), so the cost does not grow with the number of stored events.
 
+What is merged from closed days (before today's UTC midnight) is kept in memory per query
+while those days' rollup versions do not change (`SketchReader`, `closed_cache`); a
+request then reads and merges only today's rows into it: on 30 days, one row per key
+instead of 31. Bins and counts add exactly, so the numbers are those of merging every row.
+
 "All projects" merges the projects' rows: sketches and rating counts add exactly.
 """
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +32,7 @@ from syncmon.metrics import vitals
 from syncmon.metrics.sketch_rollups import Span, Summary
 from syncmon.metrics.sketches import merge_encoded
 from syncmon.store.schema import rollup_sketches
+from syncmon.web.dashboard.closed_cache import ClosedCache, closed_part, split_spans, today_start
 
 VITALS = ("LCP", "INP", "CLS", "FCP", "TTFB")
 # Chart steps (minutes): the smallest giving at most MAX_POINTS points over the range.
@@ -107,18 +113,6 @@ def threshold_text(metric: str) -> str:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _rows(
-    conn: Connection, group: Any, project_ids: Sequence[int], spans: Sequence[Span], *conditions: Any
-) -> Iterable[Any]:
-    """Rows of (key, bucket, count, good, needs improvement, poor, errors, sketch)."""
-    r = rollup_sketches
-    columns = (r.c.count.label("n"), r.c.good, r.c.needs_improvement, r.c.poor, r.c.errors, r.c.sketch)
-    statement = sa.select(group.label("grp"), r.c.bucket, *columns).where(
-        r.c.project_id.in_(list(project_ids)), *conditions, sr.spans_clause(r, spans)
-    )
-    return conn.execute(statement).all()
-
-
 class _Group:
     """Rows of one key (a metric, page or route), merged when asked."""
 
@@ -141,21 +135,104 @@ class _Group:
         count, good, needs, poor, errors = self.counts
         return Summary(merge_encoded(self.blobs), count, good, needs, poor, errors, len(self.blobs))
 
+    def merged(self) -> Merged:
+        summary = self.summary()
+        return Merged(summary, self.blobs[0] if len(self.blobs) == 1 else summary.sketch.to_bytes())
 
-def _grouped(rows: Iterable[Any]) -> dict[str, Summary]:
-    groups: dict[str, _Group] = defaultdict(_Group)
-    for key, _, *values in rows:
-        groups[key].add(*values)
-    return {key: group.summary() for key, group in groups.items()}
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A key's rows over closed days, merged: the summary and its sketch encoded, so today's
+    rows can be merged into it (bins and counts add exactly, as if every row were merged)."""
+
+    summary: Summary
+    blob: bytes
+
+    def plus(self, group: _Group | None) -> Summary:
+        if group is None or not group.blobs:
+            return self.summary
+        old = self.summary
+        count, good, needs, poor, errors = group.counts
+        return Summary(
+            merge_encoded([self.blob, *group.blobs]),
+            old.count + count,
+            old.good + good,
+            old.needs_improvement + needs,
+            old.poor + poor,
+            old.errors + errors,
+            old.rows + len(group.blobs),
+        )
+
+
+def _groups(rows: Iterable[Any], key_of: Callable[[Any, int], Hashable] | None = None) -> dict[Any, _Group]:
+    """Rows of (key, bucket, count, good, needs improvement, poor, errors, sketch) by key
+    (or by `key_of(key, bucket)`)."""
+    groups: dict[Any, _Group] = defaultdict(_Group)
+    for key, bucket, *values in rows:
+        groups[key if key_of is None else key_of(key, bucket)].add(*values)
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class SketchReader:
+    """Reads merged sketch rows of some projects for a page rendered at `now_ms`.
+
+    Rows of closed days (before today's UTC midnight) are merged once per query and kept
+    in `cache` while the days' rollup versions stay the same (`closed_cache`); today's
+    rows are read on every call and merged into them."""
+
+    conn: Connection
+    project_ids: tuple[int, ...]
+    now_ms: int
+    cache: ClosedCache | None = None
+
+    def rows(self, group: Any, spans: Sequence[Span], *conditions: Any) -> Iterable[Any]:
+        """Rows of (key, bucket, count, good, needs improvement, poor, errors, sketch)."""
+        if not spans:
+            return []
+        r = rollup_sketches
+        columns = (r.c.count.label("n"), r.c.good, r.c.needs_improvement, r.c.poor, r.c.errors, r.c.sketch)
+        statement = sa.select(group.label("grp"), r.c.bucket, *columns).where(
+            r.c.project_id.in_(list(self.project_ids)), *conditions, sr.spans_clause(r, spans)
+        )
+        return self.conn.execute(statement).all()
+
+    def closed_and_today(
+        self,
+        key: Hashable,
+        spans: Sequence[Span],
+        read: Callable[[Sequence[Span]], Iterable[Any]],
+        key_of: Callable[[Any, int], Hashable] | None = None,
+    ) -> tuple[dict[Any, Merged], dict[Any, _Group]]:
+        """The spans' rows by key: closed days merged (maybe from the cache), today's rows."""
+        closed, today = split_spans(spans, today_start(self.now_ms))
+
+        def merge(part: Sequence[Span]) -> dict[Any, Merged]:
+            return {k: group.merged() for k, group in _groups(read(part), key_of).items()}
+
+        merged = closed_part(self.conn, self.cache, sr.SKETCHES, self.project_ids, key, closed, merge).value
+        return merged, _groups(read(today), key_of)
+
+    def summaries(
+        self, key: Hashable, group: Any, spans: Sequence[Span], *conditions: Any
+    ) -> dict[str, Summary]:
+        """Rows of the spans merged per `group` value."""
+        closed, today = self.closed_and_today(key, spans, lambda part: self.rows(group, part, *conditions))
+        found: dict[str, Summary] = {}
+        for name in sorted(closed.keys() | today.keys()):
+            before = closed.get(name)
+            found[name] = before.plus(today.get(name)) if before is not None else today[name].summary()
+        return found
 
 
 def summaries_by_name(
-    conn: Connection, project_ids: Sequence[int], spans: Sequence[Span], kind: str, names: Sequence[str]
+    reader: SketchReader, spans: Sequence[Span], kind: str, names: Sequence[str]
 ) -> dict[str, Summary]:
     """The all-pages rows of some metrics (or routes; "" = every route) merged per name."""
     r = rollup_sketches
-    return _grouped(
-        _rows(conn, r.c.name, project_ids, spans, r.c.kind == kind, r.c.page == "", r.c.name.in_(names))
+    wanted = tuple(sorted(names))
+    return reader.summaries(
+        ("names", kind, wanted), r.c.name, spans, r.c.kind == kind, r.c.page == "", r.c.name.in_(wanted)
     )
 
 
@@ -198,41 +275,74 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 2) if whole else None
 
 
-def vital_panels(conn: Connection, project_ids: Sequence[int], window: ChartWindow) -> list[VitalPanel]:
-    """Each vital's p75 and rating shares over the range and per chart step."""
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One chart step of one vital: its rows merged, its p75 and rating shares (percent)."""
+
+    merged: Merged
+    p75: float | None
+    shares: tuple[float | None, float | None, float | None]
+
+    @classmethod
+    def of(cls, merged: Merged) -> _Step:
+        step = merged.summary
+        rated = step.good + step.needs_improvement + step.poor
+        shares = (
+            _percent(step.good, rated),
+            _percent(step.needs_improvement, rated),
+            _percent(step.poor, rated),
+        )
+        return cls(merged, step.quantiles(("p75",))["p75"], shares)
+
+
+def _whole(steps: Iterable[_Step]) -> _Group:
+    """The steps' sketches as the rows of a group: the range is the steps' union, so each
+    step's sketch is merged once, not its rows again."""
+    whole = _Group()
+    for step in steps:
+        s = step.merged.summary
+        whole.add(s.count, s.good, s.needs_improvement, s.poor, s.errors, step.merged.blob)
+    return whole
+
+
+def vital_panels(reader: SketchReader, window: ChartWindow) -> list[VitalPanel]:
+    """Each vital's p75 and rating shares over the range and per chart step. A step lies
+    wholly before or after today's midnight; the closed steps, with their p75s and their
+    union, are computed once while the closed days are unchanged (`SketchReader`)."""
     r = rollup_sketches
-    steps = len(window.starts)
-    per_step: dict[str, list[_Group]] = {metric: [_Group() for _ in range(steps)] for metric in VITALS}
     wanted = (r.c.kind == Kind.PERFORMANCE.value, r.c.page == "", r.c.name.in_(VITALS))
-    rows = _rows(conn, r.c.name, project_ids, window.step_spans, *wanted)
-    for metric, bucket, *values in rows:
-        per_step[metric][window.step_of(bucket)].add(*values)
+
+    def steps_of(part: Sequence[Span]) -> dict[tuple[str, int], _Step]:
+        rows = reader.rows(r.c.name, part, *wanted)
+        groups = _groups(rows, lambda metric, bucket: (metric, window.starts[window.step_of(bucket)]))
+        return {key: _Step.of(group.merged()) for key, group in groups.items()}
+
+    def closed_steps(part: Sequence[Span]) -> tuple[dict[tuple[str, int], _Step], dict[str, Merged]]:
+        steps = steps_of(part)
+        wholes = {}
+        for metric in VITALS:
+            whole = _whole(step for (name, _), step in sorted(steps.items()) if name == metric)
+            if whole.blobs:
+                wholes[metric] = whole.merged()
+        return steps, wholes
+
+    closed_spans, today_spans = split_spans(window.step_spans, today_start(reader.now_ms))
+    before, wholes = closed_part(
+        reader.conn,
+        reader.cache,
+        sr.SKETCHES,
+        reader.project_ids,
+        ("vitals", window.step),
+        closed_spans,
+        closed_steps,
+    ).value
+    today = steps_of(today_spans)
     panels = []
     for metric in VITALS:
-        whole = _Group()
-        p75s: list[float | None] = []
-        shares: list[tuple[float | None, float | None, float | None]] = []
-        for group in per_step[metric]:
-            if not group.blobs:
-                p75s.append(None)
-                shares.append((None, None, None))
-                continue
-            step = group.summary()
-            # The range is the steps' union: merge each step's sketch once, not its rows again.
-            count, good, needs, poor, errors = group.counts
-            whole.add(
-                count,
-                good,
-                needs,
-                poor,
-                errors,
-                step.sketch.to_bytes() if len(group.blobs) > 1 else group.blobs[0],
-            )
-            _, good, needs, poor, _ = group.counts
-            rated = good + needs + poor
-            p75s.append(step.quantiles(("p75",))["p75"])
-            shares.append((_percent(good, rated), _percent(needs, rated), _percent(poor, rated)))
-        summary = whole.summary()
+        found = [before.get((metric, start)) or today.get((metric, start)) for start in window.starts]
+        fresh = _whole(today[(metric, start)] for start in window.starts if (metric, start) in today)
+        closed_whole = wholes.get(metric)
+        summary = closed_whole.plus(fresh) if closed_whole is not None else fresh.summary()
         share = summary.shares()
         panels.append(
             VitalPanel(
@@ -243,8 +353,8 @@ def vital_panels(conn: Connection, project_ids: Sequence[int], window: ChartWind
                 good=share["good"],
                 needs_improvement=share["needs_improvement"],
                 poor=share["poor"],
-                series_p75=tuple(p75s),
-                series_shares=tuple(shares),
+                series_p75=tuple(step.p75 if step else None for step in found),
+                series_shares=tuple(step.shares if step else (None, None, None) for step in found),
             )
         )
     return panels
@@ -276,13 +386,11 @@ def _worst_first(value: float | None, count: int, name: str) -> tuple[float, int
     return (-(value if value is not None else float("-inf")), -count, name)
 
 
-def worst_pages(
-    conn: Connection, project_ids: Sequence[int], metric: str, spans: Sequence[Span]
-) -> list[PageRow]:
+def worst_pages(reader: SketchReader, metric: str, spans: Sequence[Span]) -> list[PageRow]:
     """Every page's p75 of one vital over the range, worst first."""
     r = rollup_sketches
     wanted = (r.c.kind == Kind.PERFORMANCE.value, r.c.name == metric, r.c.page != "")
-    found = _grouped(_rows(conn, r.c.page, project_ids, spans, *wanted))
+    found = reader.summaries(("pages", metric), r.c.page, spans, *wanted)
     pages = []
     for page, summary in found.items():
         share = summary.shares()
@@ -318,12 +426,10 @@ class RouteRow:
         return format_ms(value)
 
 
-def route_summaries(
-    conn: Connection, project_ids: Sequence[int], spans: Sequence[Span]
-) -> dict[str, Summary]:
+def route_summaries(reader: SketchReader, spans: Sequence[Span]) -> dict[str, Summary]:
     """Request durations per route over the range; "" is every route together."""
     r = rollup_sketches
-    return _grouped(_rows(conn, r.c.name, project_ids, spans, r.c.kind == Kind.REQUEST.value, r.c.page == ""))
+    return reader.summaries(("routes",), r.c.name, spans, r.c.kind == Kind.REQUEST.value, r.c.page == "")
 
 
 def route_latency(found: dict[str, Summary]) -> tuple[RouteRow | None, list[RouteRow]]:

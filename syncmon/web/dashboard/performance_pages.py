@@ -22,6 +22,7 @@ from starlette.routing import Route
 from syncmon.events import Kind
 from syncmon.metrics import vitals
 from syncmon.web.dashboard import slo_data
+from syncmon.web.dashboard.closed_cache import ClosedCache
 from syncmon.web.dashboard.context import Dashboard
 from syncmon.web.dashboard.performance_data import (
     PAGES_SHOWN,
@@ -30,6 +31,7 @@ from syncmon.web.dashboard.performance_data import (
     ChartWindow,
     PageRow,
     RouteRow,
+    SketchReader,
     VitalPanel,
     format_value,
     route_latency,
@@ -64,16 +66,23 @@ class PerformanceView:
 
 
 def load(
-    conn: Connection, project_ids: Sequence[int], now_ms: int, range_minutes: int, metric: str
+    conn: Connection,
+    project_ids: Sequence[int],
+    now_ms: int,
+    range_minutes: int,
+    metric: str,
+    cache: ClosedCache | None = None,
 ) -> PerformanceView:
+    """Everything the page shows; `cache` keeps what was merged from closed days."""
     window = ChartWindow.ending(now_ms, range_minutes)
-    panels = vital_panels(conn, project_ids, window)
-    pages = worst_pages(conn, project_ids, metric, window.spans)
-    by_route = route_summaries(conn, project_ids, window.spans)
+    reader = SketchReader(conn, tuple(project_ids), now_ms, cache)
+    panels = vital_panels(reader, window)
+    pages = worst_pages(reader, metric, window.spans)
+    by_route = route_summaries(reader, window.spans)
     overall, routes = route_latency(by_route)
     objectives = slo_data.objectives_for(conn, project_ids)
     known = {(Kind.REQUEST.value, ""): by_route.get("")}
-    slos = slo_data.evaluate(conn, objectives, project_ids, window.spans, known)
+    slos = slo_data.evaluate(reader, objectives, window.spans, known)
     has_vitals = any(panel.count for panel in panels)
     return PerformanceView(
         window=window,
@@ -161,7 +170,7 @@ def routes(dash: Dashboard) -> list[Route]:
         project_ids = [shell.project.id] if shell.project else [p.id for p in shell.projects]
         now = dash.now()
         view = await dash.services.read(
-            lambda conn: load(conn, project_ids, now, shell.range_minutes, metric)
+            lambda conn: load(conn, project_ids, now, shell.range_minutes, metric, dash.closed)
         )
         labels, step = time_labels(view.window), step_label(view.window.step)
         context = {

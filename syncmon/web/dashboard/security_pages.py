@@ -75,7 +75,9 @@ def routes(dash: Dashboard) -> list[Route]:
                     conn,
                     ids,
                     span.since_ms,
+                    span.now_ms,
                     [row for row in listed if row.detection.last_ms >= span.since_ms],
+                    dash.subjects,
                 ),
                 "events": data.recent_events(
                     conn, shell.projects, shell.project.id if shell.project else None, span.since_ms, category

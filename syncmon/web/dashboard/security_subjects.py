@@ -3,7 +3,8 @@ and a detection with its evidence events.
 
 Offenders are ranked by what the detectors concluded about them (the threat score of their
 detections in the range), then by how many of their security events report a failure or an
-attack, then by all their security events. Accounts are matched case-folded, as the
+attack, then by all their security events, counted from the security-subject rollup
+(`subject_rollups`), never from raw events. Accounts are matched case-folded, as the
 detectors name them. Timelines read what GET /api/v1/security/subjects/... reads: the
 subject's security, request and error events and its detections, newest first.
 """
@@ -11,48 +12,28 @@ subject's security, request and error events and its detections, newest first.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncmon.events import Event, Kind
-from syncmon.security import detection_store
+from syncmon.metrics import sketch_rollups as sr
+from syncmon.metrics.rollup_versions import DAY
+from syncmon.security import detection_store, subject_rollups
 from syncmon.security.detection import Detection
 from syncmon.security.threat import Threat, assess
-from syncmon.security.vocabulary import Category, category_of
 from syncmon.store import eventlog
 from syncmon.store.projects import Project
 from syncmon.store.schema import detections, events
+from syncmon.web.dashboard.closed_cache import ClosedCache, closed_part, split_spans, today_start
 from syncmon.web.dashboard.overview_data import EventRow
 from syncmon.web.dashboard.security_data import DetectionRow, Span, detections_since, event_row
 
 SUBJECT_TYPES = ("ip", "account")
 TIMELINE_KINDS = (Kind.SECURITY.value, Kind.REQUEST.value, Kind.ERROR.value)
-# Words of a canonical name that report something refused, failed or hostile.
-FAILURE_WORDS = frozenset(
-    {
-        "fail",
-        "failed",
-        "failure",
-        "lock",
-        "locked",
-        "denied",
-        "exceeded",
-        "reuse",
-        "breach",
-        "expire",
-        "blocked",
-    }
-)
-HOSTILE_CATEGORIES = frozenset({Category.MALICIOUS, Category.INPUT_VALIDATION})
 MAX_OFFENDERS = 10
-
-
-def is_failure(name: str) -> bool:
-    """Whether a security event's canonical name reports a failure, a refusal or an attack."""
-    return category_of(name) in HOSTILE_CATEGORIES or not FAILURE_WORDS.isdisjoint(name.split("_"))
 
 
 def subject_type_of(subject: str) -> str:
@@ -87,49 +68,134 @@ class Offender:
         return sorted({detection.rule for detection in self.found})
 
 
-def _event_counts(
-    conn: Connection, column: sa.ColumnElement[str], project_ids: Sequence[int], since_ms: int
-) -> list[tuple[str, str, int, int]]:
-    """(subject, name, count, last time) of the range's security events, per subject and name."""
-    statement = (
-        sa.select(
-            column, events.c.name, sa.func.count().label("n"), sa.func.max(events.c.ts_ms).label("last")
+@dataclass(slots=True)
+class Tally:
+    """A subject's security events in part of the range: how many, how many failed, the
+    latest, and the first of its spellings (accounts differing in case count as one)."""
+
+    events: int
+    failures: int
+    last_ms: int
+    shown: str
+
+    def add(self, other: Tally) -> Tally:
+        return Tally(
+            self.events + other.events,
+            self.failures + other.failures,
+            max(self.last_ms, other.last_ms),
+            min(self.shown, other.shown),
         )
-        .where(
-            events.c.project_id.in_(list(project_ids)),
-            events.c.kind == Kind.SECURITY.value,
-            events.c.ts_ms >= since_ms,
-            column.is_not(None),
-        )
-        .group_by(column, events.c.name)
-    )
-    return [(str(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in conn.execute(statement)]
+
+
+def tally(subject_type: str, rows: Iterable[tuple[str, int, int, int]]) -> dict[str, Tally]:
+    """Rollup rows (subject, events, failures, latest) summed per subject key."""
+    found: dict[str, Tally] = {}
+    for subject, n, failed, last in rows:
+        key = subject_key(subject_type, subject)
+        entry = found.get(key)
+        if entry is None:
+            found[key] = Tally(n, failed, last, subject)
+        else:
+            entry.events += n
+            entry.failures += failed
+            entry.last_ms = max(entry.last_ms, last)
+            entry.shown = min(entry.shown, subject)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Tallies of a stretch of closed days, and the keys with failures, most first (the
+    order offenders without detections are ranked in)."""
+
+    tallies: dict[str, Tally]
+    by_failures: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tallies: dict[str, Tally]) -> Ranked:
+        failing = [key for key, entry in tallies.items() if entry.failures]
+        failing.sort(key=lambda key: _order(tallies[key]), reverse=True)
+        return cls(tallies, tuple(failing))
+
+
+def _order(entry: Tally) -> tuple[int, int, int]:
+    return entry.failures, entry.events, entry.last_ms
+
+
+def rank_offenders(
+    subject_type: str, days: Ranked, rest: dict[str, Tally], found: Sequence[Detection]
+) -> list[Offender]:
+    """The top offenders of one subject type: flagged by a detector or with failures, by
+    threat score, failures, events and latest time. `days` are the range's whole closed
+    days, `rest` the rest of the range.
+
+    Exact without summing every subject: a subject neither in `rest` nor detected has just
+    its closed days' numbers and a score of 0, so it cannot rank above the first
+    MAX_OFFENDERS such subjects in `days.by_failures` (ties aside, which are unordered)."""
+    detected: dict[str, list[Detection]] = {}
+    for detection in found:
+        if detection.subject_type == subject_type:
+            detected.setdefault(subject_key(subject_type, detection.subject), []).append(detection)
+    candidates = set(rest) | set(detected)
+    extra = 0
+    for key in days.by_failures:
+        if extra == MAX_OFFENDERS:
+            break
+        if key not in candidates:
+            candidates.add(key)
+            extra += 1
+    flagged: list[Offender] = []
+    for key in candidates:
+        parts = [part for part in (days.tallies.get(key), rest.get(key)) if part is not None]
+        total = parts[0].add(parts[1]) if len(parts) == 2 else parts[0] if parts else None
+        detections = detected.get(key, [])
+        if total is None:
+            entry = Offender(subject_type, detections[0].subject)
+        else:
+            entry = Offender(subject_type, total.shown, total.events, total.failures, total.last_ms)
+        for detection in detections:
+            entry.found.append(detection)
+            entry.last_ms = max(entry.last_ms, detection.last_ms)
+        if entry.found or entry.failures:
+            flagged.append(entry)
+    flagged.sort(key=lambda o: (o.threat.score, o.failures, o.events, o.last_ms), reverse=True)
+    return flagged[:MAX_OFFENDERS]
 
 
 def offenders(
-    conn: Connection, project_ids: Sequence[int], since_ms: int, found: Sequence[DetectionRow]
+    conn: Connection,
+    project_ids: Sequence[int],
+    since_ms: int,
+    now_ms: int,
+    found: Sequence[DetectionRow],
+    cache: ClosedCache | None = None,
 ) -> dict[str, list[Offender]]:
-    """The top offending IPs and accounts of the range: flagged by a detector or by failures."""
-    columns: dict[str, sa.ColumnElement[str]] = {"ip": events.c.client_ip, "account": events.c.user_id}
+    """The top offending IPs and accounts from `since_ms` on (rounded down to the minute, or
+    to the hour beyond the 7 days minute rows are kept): flagged by a detector or by
+    failures, counted from the security-subject rollup.
+
+    The range's whole closed days are summed once and kept in `cache` while their rollup
+    versions stay the same; the rest (today, and the part of the first day in the range)
+    is read each time, about one day of rows whatever the range."""
+    first, end = sr.window_minutes(since_ms, now_ms)
+    spans = sr.plan(first, max(end, now_ms // sr.MINUTE_MS + 1), now_ms)
+    closed, opened = split_spans(spans, today_start(now_ms))
+    whole_days_from = -(-first // DAY) * DAY
+    head, days = split_spans(closed, whole_days_from)
+    detections = [row.detection for row in found]
     ranked: dict[str, list[Offender]] = {}
-    for subject_type, column in columns.items():
-        by_key: dict[str, Offender] = {}
-        for subject, name, count, last in _event_counts(conn, column, project_ids, since_ms):
-            entry = by_key.setdefault(subject_key(subject_type, subject), Offender(subject_type, subject))
-            entry.events += count
-            entry.failures += count if is_failure(name) else 0
-            entry.last_ms = max(entry.last_ms, last)
-        for row in found:
-            detection = row.detection
-            if detection.subject_type != subject_type:
-                continue
-            key = subject_key(subject_type, detection.subject)
-            entry = by_key.setdefault(key, Offender(subject_type, detection.subject))
-            entry.found.append(detection)
-            entry.last_ms = max(entry.last_ms, detection.last_ms)
-        flagged = [entry for entry in by_key.values() if entry.found or entry.failures]
-        flagged.sort(key=lambda o: (o.threat.score, o.failures, o.events, o.last_ms), reverse=True)
-        ranked[subject_type] = flagged[:MAX_OFFENDERS]
+    for subject_type in SUBJECT_TYPES:
+
+        def sum_days(spans_of_days: Sequence[sr.Span], kind: str = subject_type) -> Ranked:
+            return Ranked.of(tally(kind, subject_rollups.read_rows(conn, project_ids, kind, spans_of_days)))
+
+        closed_days = closed_part(
+            conn, cache, subject_rollups.ROLLUP, project_ids, ("offenders", subject_type), days, sum_days
+        ).value
+        rest = tally(
+            subject_type, subject_rollups.read_rows(conn, project_ids, subject_type, (*head, *opened))
+        )
+        ranked[subject_type] = rank_offenders(subject_type, closed_days, rest, detections)
     return ranked
 
 

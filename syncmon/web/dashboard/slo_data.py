@@ -22,6 +22,7 @@ default burn-rate alert rules, so switching it to stored rules changes no number
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection
 from syncmon.events import Kind
 from syncmon.metrics.sketch_rollups import Span, Summary, metric_name
 from syncmon.metrics.sketches import MAPPING, Sketch
-from syncmon.web.dashboard.performance_data import summaries_by_name
+from syncmon.web.dashboard.performance_data import SketchReader, summaries_by_name
 
 Indicator = Literal["metric", "latency", "requests"]
 CHECKLIST = "the seed's validation checklist"
@@ -130,9 +131,14 @@ class Attainment:
 
 
 def count_above(sketch: Sketch, limit: float) -> int:
-    """Values in the sketch above `limit` (by each bin's representative value, within 1 %)."""
-    positive, _ = sketch.bins()
-    return sum(count for key, count in positive.items() if MAPPING.value(key) > limit)
+    """Values in the sketch above `limit` (by each bin's representative value, within 1 %).
+    A bin's value grows with its key, so the first bin above the limit is found by bisection."""
+    store = sketch.positive
+    if not store.count:
+        return 0
+    low, high = store.min_key - store.offset, store.max_key - store.offset + 1
+    first = bisect_right(range(store.min_key, store.max_key + 1), limit, key=MAPPING.value)
+    return int(sum(store.bins[low + first : high]))
 
 
 def measure(objective: Objective, summary: Summary | None) -> Attainment:
@@ -153,9 +159,8 @@ def source_of(objective: Objective) -> tuple[str, str]:
 
 
 def evaluate(
-    conn: Connection,
+    reader: SketchReader,
     objectives: Sequence[Objective],
-    project_ids: Sequence[int],
     spans: Sequence[Span],
     known: Mapping[tuple[str, str], Summary | None] | None = None,
 ) -> list[Attainment]:
@@ -169,6 +174,6 @@ def evaluate(
         if (kind, name) not in found:
             wanted.setdefault(kind, set()).add(name)
     for kind, names in wanted.items():
-        read = summaries_by_name(conn, project_ids, spans, kind, sorted(names))
+        read = summaries_by_name(reader, spans, kind, sorted(names))
         found.update({(kind, name): read.get(name) for name in names})
     return [measure(objective, found[source_of(objective)]) for objective in objectives]
