@@ -83,7 +83,7 @@ from syncmon.metrics import rollups, sketch_rollups  # noqa: E402
 from syncmon.pipeline.useragent import parse_user_agent  # noqa: E402
 from syncmon.security.vocabulary import canonical  # noqa: E402
 from syncmon.settings import Settings, load_settings  # noqa: E402
-from syncmon.store import projects  # noqa: E402
+from syncmon.store import migrate, projects  # noqa: E402
 from syncmon.store.engine import create_store_engine  # noqa: E402
 from syncmon.store.projects import Project  # noqa: E402
 from syncmon.store.retention import delete_expired_events, delete_expired_rollups  # noqa: E402
@@ -362,6 +362,19 @@ def load(settings: Settings, total: int, chunk: int, seed: int) -> dict[str, Any
     }
 
 
+def upgrade_reused(settings: Settings, info: dict[str, Any]) -> None:
+    """A store kept from an earlier build gets this build's migrations first, as a deployment
+    that upgrades would (their backfills included); how long that took is reported."""
+    engine = create_store_engine(settings.effective_database_url)
+    started = time.perf_counter()
+    before, after = migrate.upgrade(engine)
+    engine.dispose()
+    if before != after:
+        took = time.perf_counter() - started
+        info.setdefault("upgrades", []).append({"from": before, "to": after, "seconds": round(took, 1)})
+        print(f"upgraded the store from {before} to {after} in {took:.1f} s", file=sys.stderr)
+
+
 def top_up(settings: Settings, info: dict[str, Any], seed: int) -> None:
     """Events from the end of the stored span to now, at the span's rate and through the same
     path, and the retention pass the server would run: loading takes long enough that the
@@ -627,6 +640,7 @@ def main() -> int:
         info = json.loads(info_path.read_text())
         age = (time.time() * 1000 - info["now_ms"]) / 60_000
         print(f"reusing {info['events']:,} events stored {age:.0f} min ago", file=sys.stderr)
+        upgrade_reused(settings, info)
     else:
         info = load(settings, args.events, args.chunk, args.seed)
     top_up(settings, info, args.seed)

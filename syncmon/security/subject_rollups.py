@@ -127,15 +127,22 @@ def hook(conn: Connection, events: Sequence[Event]) -> None:
 def read_rows(
     conn: Connection, project_ids: Sequence[int], subject_type: str, spans: Sequence[sr.Span]
 ) -> Iterator[tuple[str, int, int, int]]:
-    """(subject, events, failures, latest time) of every row of the spans, over projects."""
+    """(subject, events, failures, latest time) of every row of the spans, over projects.
+
+    One statement per span: SQLite answers an OR of spans by reading every tier of the
+    (project, subject type) prefix, while a single span is a range of the primary key
+    (summing in SQL instead, over a UNION ALL of the spans, measured slower)."""
     if not spans or not project_ids:
         return
     t = rollup_subjects
-    statement = sa.select(t.c.subject, t.c.events, t.c.failures, t.c.last_ms).where(
-        t.c.project_id.in_(list(project_ids)), t.c.subject_type == subject_type, sr.spans_clause(t, spans)
-    )
-    for subject, n, failed, last in conn.execute(statement):
-        yield str(subject), int(n), int(failed), int(last)
+    for span in spans:
+        statement = sa.select(t.c.subject, t.c.events, t.c.failures, t.c.last_ms).where(
+            t.c.project_id.in_(list(project_ids)),
+            t.c.subject_type == subject_type,
+            sr.spans_clause(t, [span]),
+        )
+        for subject, n, failed, last in conn.execute(statement):
+            yield str(subject), int(n), int(failed), int(last)
 
 
 def delete_expired(conn: Connection, now_ms: int, retention_days: int, max_buckets: int = 60) -> int:

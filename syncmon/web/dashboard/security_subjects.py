@@ -11,6 +11,7 @@ subject's security, request and error events and its detections, newest first.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,33 +132,45 @@ def rank_offenders(
 
     Exact without summing every subject: a subject neither in `rest` nor detected has just
     its closed days' numbers and a score of 0, so it cannot rank above the first
-    MAX_OFFENDERS such subjects in `days.by_failures` (ties aside, which are unordered)."""
+    MAX_OFFENDERS such subjects in `days.by_failures` (ties aside, which are unordered).
+    Likewise only the MAX_OFFENDERS undetected subjects with the most failures can make the
+    list, so the threat score is computed for detected subjects alone."""
     detected: dict[str, list[Detection]] = {}
     for detection in found:
         if detection.subject_type == subject_type:
             detected.setdefault(subject_key(subject_type, detection.subject), []).append(detection)
-    candidates = set(rest) | set(detected)
+
+    def total(key: str) -> Tally | None:
+        parts = [part for part in (days.tallies.get(key), rest.get(key)) if part is not None]
+        return parts[0].add(parts[1]) if len(parts) == 2 else parts[0] if parts else None
+
+    plain: dict[str, Tally] = {}
+    for key in rest:
+        summed = total(key)
+        if summed is not None and key not in detected:
+            plain[key] = summed
     extra = 0
     for key in days.by_failures:
         if extra == MAX_OFFENDERS:
             break
-        if key not in candidates:
-            candidates.add(key)
+        if key not in plain and key not in detected and key not in rest:
+            plain[key] = days.tallies[key]
             extra += 1
-    flagged: list[Offender] = []
-    for key in candidates:
-        parts = [part for part in (days.tallies.get(key), rest.get(key)) if part is not None]
-        total = parts[0].add(parts[1]) if len(parts) == 2 else parts[0] if parts else None
-        detections = detected.get(key, [])
-        if total is None:
-            entry = Offender(subject_type, detections[0].subject)
+    failing = [key for key, entry in plain.items() if entry.failures]
+    best = heapq.nlargest(MAX_OFFENDERS, failing, key=lambda key: _order(plain[key]))
+    flagged = [
+        Offender(subject_type, entry.shown, entry.events, entry.failures, entry.last_ms)
+        for entry in (plain[key] for key in best)
+    ]
+    for key, its_detections in detected.items():
+        summed = total(key)
+        if summed is None:
+            entry = Offender(subject_type, its_detections[0].subject)
         else:
-            entry = Offender(subject_type, total.shown, total.events, total.failures, total.last_ms)
-        for detection in detections:
-            entry.found.append(detection)
-            entry.last_ms = max(entry.last_ms, detection.last_ms)
-        if entry.found or entry.failures:
-            flagged.append(entry)
+            entry = Offender(subject_type, summed.shown, summed.events, summed.failures, summed.last_ms)
+        entry.found.extend(its_detections)
+        entry.last_ms = max([entry.last_ms, *(detection.last_ms for detection in its_detections)])
+        flagged.append(entry)
     flagged.sort(key=lambda o: (o.threat.score, o.failures, o.events, o.last_ms), reverse=True)
     return flagged[:MAX_OFFENDERS]
 
