@@ -104,6 +104,15 @@ def tally(subject_type: str, rows: Iterable[tuple[str, int, int, int]]) -> dict[
     return found
 
 
+def merge_tallies(first: dict[str, Tally], second: dict[str, Tally]) -> dict[str, Tally]:
+    """Both parts' tallies summed per subject key (neither is changed: they may be cached)."""
+    merged = dict(first)
+    for key, entry in second.items():
+        found = merged.get(key)
+        merged[key] = entry if found is None else found.add(entry)
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class Ranked:
     """Tallies of a stretch of closed days, and the keys with failures, most first (the
@@ -187,14 +196,18 @@ def offenders(
     to the hour beyond the 7 days minute rows are kept): flagged by a detector or by
     failures, counted from the security-subject rollup.
 
-    The range's whole closed days are summed once and kept in `cache` while their rollup
-    versions stay the same; the rest (today, and the part of the first day in the range)
-    is read each time, about one day of rows whatever the range."""
+    What lies before today is summed once and kept in `cache` while its rollup versions
+    stay the same, in two parts: the range's whole days (the same all day), and those with
+    the hours of the range's first day added (the same for an hour). Each request reads
+    only today's rows and the range's first minutes: about one row per subject seen today,
+    whatever the range."""
     first, end = sr.window_minutes(since_ms, now_ms)
     spans = sr.plan(first, max(end, now_ms // sr.MINUTE_MS + 1), now_ms)
     closed, opened = split_spans(spans, today_start(now_ms))
     whole_days_from = -(-first // DAY) * DAY
     head, days = split_spans(closed, whole_days_from)
+    head_hours = [span for span in head if span.tier != sr.MINUTE]
+    head_minutes = [span for span in head if span.tier == sr.MINUTE]
     detections = [row.detection for row in found]
     ranked: dict[str, list[Offender]] = {}
     for subject_type in SUBJECT_TYPES:
@@ -205,10 +218,28 @@ def offenders(
         closed_days = closed_part(
             conn, cache, subject_rollups.ROLLUP, project_ids, ("offenders", subject_type), days, sum_days
         ).value
-        rest = tally(
-            subject_type, subject_rollups.read_rows(conn, project_ids, subject_type, (*head, *opened))
+
+        def add_hours(_: Sequence[sr.Span], kind: str = subject_type, whole: Ranked = closed_days) -> Ranked:
+            hours = tally(kind, subject_rollups.read_rows(conn, project_ids, kind, head_hours))
+            return Ranked.of(merge_tallies(whole.tallies, hours))
+
+        before_today = (
+            closed_part(
+                conn,
+                cache,
+                subject_rollups.ROLLUP,
+                project_ids,
+                ("offenders-hours", subject_type),
+                (*head_hours, *days),
+                add_hours,
+            ).value
+            if head_hours
+            else closed_days
         )
-        ranked[subject_type] = rank_offenders(subject_type, closed_days, rest, detections)
+        rest = tally(
+            subject_type, subject_rollups.read_rows(conn, project_ids, subject_type, (*head_minutes, *opened))
+        )
+        ranked[subject_type] = rank_offenders(subject_type, before_today, rest, detections)
     return ranked
 
 
