@@ -5,7 +5,6 @@ viewers read-only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,26 +14,13 @@ from syncmon.channels import channel_store
 from syncmon.channels.registry import KINDS
 from syncmon.store.schema import audit_log
 from tests.conftest import Store
-from tests.support.config_pages import ADMIN, admin_session, form_error, viewer_session
+from tests.support.config_pages import ADMIN, form_error
 from tests.support.dashboard import Dashboard, audit_actions
-from tests.support.live import LiveServer
 
 HOOK_URL = "http://127.0.0.1:9/hook?token=url-token-Q7X2"
 HMAC = "hmac-secret-K9P4"
 BEARER = "Bearer header-token-Z3M8"
 SECRETS = ("url-token-Q7X2", "hmac-secret-K9P4", "header-token-Z3M8")
-
-
-@pytest.fixture
-def admin(live: LiveServer) -> Iterator[Dashboard]:
-    with admin_session(live) as dash:
-        yield dash
-
-
-@pytest.fixture
-def viewer(live: LiveServer, store: Store) -> Iterator[Dashboard]:
-    with viewer_session(live, store) as dash:
-        yield dash
 
 
 def stored(store: Store) -> dict[str, channel_store.ChannelRow]:

@@ -4,7 +4,6 @@ messages and nothing stored; warnings for targets that cannot be paged; viewers 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,21 +11,9 @@ import pytest
 from syncmon.alerting import policy_admin
 from tests.conftest import Store
 from tests.support.alert_fixtures import bearer, make_channel
-from tests.support.config_pages import ADMIN, admin_session, form_error, viewer_session
+from tests.support.config_pages import ADMIN, form_error
 from tests.support.dashboard import Dashboard, audit_actions
 from tests.support.live import LiveServer
-
-
-@pytest.fixture
-def admin(live: LiveServer) -> Iterator[Dashboard]:
-    with admin_session(live) as dash:
-        yield dash
-
-
-@pytest.fixture
-def viewer(live: LiveServer, store: Store) -> Iterator[Dashboard]:
-    with viewer_session(live, store) as dash:
-        yield dash
 
 
 @pytest.fixture

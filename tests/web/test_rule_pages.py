@@ -4,8 +4,6 @@ rules file read-only, where a rule's alerts go and a test sent there, viewers re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 
@@ -16,7 +14,7 @@ from syncmon.web.dashboard.rule_pages import STARTER
 from tests.channels.support import Receiver
 from tests.conftest import Store
 from tests.support.alert_fixtures import bearer, make_channel, poll
-from tests.support.config_pages import ADMIN, admin_session, form_error, textarea, viewer_session
+from tests.support.config_pages import ADMIN, form_error, textarea
 from tests.support.dashboard import Dashboard, audit_actions
 from tests.support.live import LiveServer
 
@@ -28,18 +26,6 @@ threshold: 10
 severity: critical
 labels: {team: growth}
 """
-
-
-@pytest.fixture
-def admin(live: LiveServer) -> Iterator[Dashboard]:
-    with admin_session(live) as dash:
-        yield dash
-
-
-@pytest.fixture
-def viewer(live: LiveServer, store: Store) -> Iterator[Dashboard]:
-    with viewer_session(live, store) as dash:
-        yield dash
 
 
 def api_rules(store: Store) -> dict[str, rule_store.StoredRule]:
