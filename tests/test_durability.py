@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,7 +32,7 @@ from syncmon.store.eventlog import existing_ids
 from syncmon.store.schema import events as events_table
 from syncmon.store.schema import rollup_counts
 from tests.conftest import ADMIN_PASSWORD, PG_ADMIN_URL, REQUIRE_PG, _pg_available, fresh_pg_database
-from tests.support.live import ServerProcess
+from tests.support.live import ServerProcess, run_cli
 
 CLIENTS = 32
 KILL_AFTER_EVENTS = 3000  # acknowledged events before each SIGKILL
@@ -65,15 +62,7 @@ class Deployment:
         return ServerProcess(self.env, log_path=self.log_path)
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "syncmon.cli", *args],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode(errors="replace")
-        return done.stdout.decode()
+        return run_cli(self.env, *args)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -20,9 +20,6 @@ while the webhook is still being delivered, and restarts it on the same store.
 from __future__ import annotations
 
 import email
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +42,7 @@ from syncmon.settings import load_settings
 from syncmon.store.schema import outbox
 from tests.channels.support import Receiver, Recorded, Reply, SmtpServer
 from tests.conftest import ADMIN_PASSWORD, PG_ADMIN_URL, REQUIRE_PG, Store, _pg_available, fresh_pg_database
-from tests.support.live import LiveServer, ServerProcess, free_port
+from tests.support.live import LiveServer, ServerProcess, free_port, run_cli
 
 T = TypeVar("T")
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -451,15 +448,7 @@ class Deployment:
         return ServerProcess(self.env, port=self.port, log_path=self.log_path)
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "syncmon.cli", *args],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode(errors="replace")
-        return done.stdout.decode()
+        return run_cli(self.env, *args)
 
     def open_engine(self) -> Engine:
         overrides = {

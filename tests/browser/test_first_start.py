@@ -7,10 +7,8 @@ Overview count an event as it arrives, and nothing opens without logging in.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import PageLog
-from tests.support.live import ServerProcess
+from tests.support.live import ServerProcess, run_cli
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -63,18 +61,6 @@ def first_start(tmp_path: Path) -> Iterator[tuple[ServerProcess, str, dict[str, 
         assert printed is not None, log.read_text()
         assert printed.group(1) == "admin@localhost"
         yield server, printed.group(2), env
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "syncmon.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    return done.stdout.decode()
 
 
 def curl(url: str, body: object, *headers: str) -> dict[str, Any]:
@@ -126,7 +112,7 @@ def test_a_new_user_sees_the_seed_data_live_and_nobody_else_gets_in(
     screenshot: Callable[[str], Path],
 ) -> None:
     server, password, env = first_start
-    key = json.loads(cli(env, "project", "list", "--json"))[0]["public_key"]
+    key = json.loads(run_cli(env, "project", "list", "--json"))[0]["public_key"]
     send_the_seed(server.url, key)
 
     page.goto(server.url + "/")

@@ -93,6 +93,20 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
 
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """`syncmon <args>` as a child process with `env` added; its standard output, once it
+    exited with 0 (else the test fails with its standard error)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "syncmon.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
+
+
 class ServerProcess:
     """`syncmon serve` as a child process, for tests that kill or restart it."""
 
