@@ -17,7 +17,7 @@ from typing import Any
 
 from syncmon.alerting.model import AlertState, Transition, fingerprint
 from syncmon.alerting.rule_store import StoredRule
-from syncmon.alerting.rules.base import MAX_SERIES, Context, RuleLogic, Sample
+from syncmon.alerting.rules.base import MAX_SERIES, Context, RemovedRule, RuleLogic, Sample
 from syncmon.alerting.rules.build import build_logic
 from syncmon.alerting.spec import format_duration
 from syncmon.alerting.state import AlertRecord, advance, expired
@@ -191,7 +191,7 @@ class Evaluator:
                 orphan = orphans.get(record.rule_id)
                 if orphan is None:
                     orphan = orphans[record.rule_id] = CompiledRule(
-                        StoredRule(record.rule_id, 0, "", "", None, None, 0, 0), RuleLogic(), b"", {}
+                        StoredRule(record.rule_id, 0, "", "", None, None, 0, 0), RemovedRule(), b"", {}
                     )
                 orphan.records[record.fingerprint] = record
                 continue

@@ -36,27 +36,10 @@ def iso(ms: int) -> str:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
-def server(store: Store, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(store.settings, store.engine, clock=clock) as live:
-        yield live
-
-
-@pytest.fixture
 def admin(server: LiveServer) -> Iterator[httpx.Client]:
     with server.client() as client:
         Dashboard(client).login_ok(ADMIN, ADMIN_PASSWORD)
         yield client
-
-
-@pytest.fixture
-def seeder(server: LiveServer, store: Store) -> Iterator[Seeder]:
-    with server.client() as client:
-        yield Seeder(client, store.project)
 
 
 def get(client: httpx.Client, store: Store, path: str = "/errors", **params: str) -> str:

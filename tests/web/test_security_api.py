@@ -88,17 +88,6 @@ def request(url: str, status: int, **fields: Any) -> dict[str, Any]:
     return {"kind": "request", "method": "GET", "url": url, "status": status, "duration_ms": 2, **fields}
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
-def server(store: Store, clock: ManualClock) -> Iterator[LiveServer]:
-    with LiveServer(store.settings, store.engine, clock=clock) as live:
-        yield live
-
-
 class Api:
     """Posting through the seed's endpoints and reading the security API."""
 

@@ -9,6 +9,7 @@ from the events and from `now`, so the same input gives the same alerts.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,8 +59,9 @@ def threshold_sample(
     return Sample(labels, value, firing, holding, context if context is not None else {})
 
 
-class RuleLogic:
-    """Base of every rule family; subclasses override what they read."""
+class RuleLogic(ABC):
+    """Base of every rule family; subclasses override what they read and say what they
+    measure."""
 
     kinds: frozenset[str] = frozenset()  # event kinds the rule reads
     reads_detections = False
@@ -80,12 +82,21 @@ class RuleLogic:
     def observe_detection(self, detection: Detection) -> bool:
         return False
 
+    @abstractmethod
     def samples(self, now_ms: int) -> list[Sample]:
-        raise NotImplementedError
+        """What the rule measures now, one sample per series."""
 
     def template_context(self) -> dict[str, Any]:
         """Rule-level template variables (beyond value, threshold and labels)."""
         return {}
+
+
+class RemovedRule(RuleLogic):
+    """Stands in for a rule deleted while alerts of it were stored: it reads nothing and
+    measures nothing, so those alerts resolve."""
+
+    def samples(self, now_ms: int) -> list[Sample]:
+        return []
 
 
 def event_context(event: Event | None, **figures: Any) -> Context:

@@ -106,6 +106,8 @@
     if (crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
     var bytes = new Uint8Array(16);
     if (crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    // Browsers without Web Crypto: an event id only lets the server drop a batch sent twice,
+    // so it needs to be unique, not unpredictable.
     else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
